@@ -4,7 +4,7 @@
 //! registrar's business (`services::auth`).
 
 use md5::Md5;
-use sha2::{Digest as _, Sha256};
+use sha2::Sha256;
 
 /// Digest hash algorithm (RFC 7616 §6.1, RFC 8760).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,8 +61,11 @@ pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+        for nibble in [b >> 4, b & 0x0f] {
+            s.push(char::from(
+                *DIGITS.get(usize::from(nibble)).unwrap_or(&b'0'),
+            ));
+        }
     }
     s
 }
@@ -115,7 +118,12 @@ mod tests {
     /// RFC 2617 §3.5 example ("Mufasa").
     #[test]
     fn rfc2617_example() {
-        let h = ha1(Algorithm::Md5, "Mufasa", "testrealm@host.com", "Circle Of Life");
+        let h = ha1(
+            Algorithm::Md5,
+            "Mufasa",
+            "testrealm@host.com",
+            "Circle Of Life",
+        );
         let r = response(
             Algorithm::Md5,
             &h,
@@ -132,7 +140,12 @@ mod tests {
     /// RFC 7616 §3.9.1 example with SHA-256.
     #[test]
     fn rfc7616_sha256_example() {
-        let h = ha1(Algorithm::Sha256, "Mufasa", "http-auth@example.org", "Circle of Life");
+        let h = ha1(
+            Algorithm::Sha256,
+            "Mufasa",
+            "http-auth@example.org",
+            "Circle of Life",
+        );
         let r = response(
             Algorithm::Sha256,
             &h,
@@ -143,6 +156,9 @@ mod tests {
                 qop_auth: Some(("00000001", "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ")),
             },
         );
-        assert_eq!(r, "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1");
+        assert_eq!(
+            r,
+            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
+        );
     }
 }
