@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use rand::RngCore;
-use sip::digest::{self, Algorithm, ResponseInput};
 use sip::AuthParams;
+use sip::digest::{self, Algorithm, ResponseInput};
 
 use crate::directory::Directory;
 
@@ -298,7 +298,10 @@ mod tests {
         assert_eq!(a.verify(&req(&[&bad], "alice"), &d, 1001), failed);
         assert_eq!(a.verify(&req(&[&unknown], "mallory"), &d, 1001), failed);
         let good = answer(&ch[0], Algorithm::Sha256, "alice", "pw", "00000001");
-        assert_eq!(a.verify(&req(&[&good], "bob"), &d, 1001), Verdict::WrongIdentity);
+        assert_eq!(
+            a.verify(&req(&[&good], "bob"), &d, 1001),
+            Verdict::WrongIdentity
+        );
     }
 
     #[test]

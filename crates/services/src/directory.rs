@@ -26,7 +26,10 @@ impl Directory {
 
     /// Replaces the content with a fresh snapshot from the store.
     pub fn replace(&mut self, domains: Vec<String>, users: Vec<(String, String, Credentials)>) {
-        self.domains = domains.into_iter().map(|d| d.to_ascii_lowercase()).collect();
+        self.domains = domains
+            .into_iter()
+            .map(|d| d.to_ascii_lowercase())
+            .collect();
         self.domains.insert(self.default_domain.clone());
         self.users = users
             .into_iter()
@@ -52,7 +55,8 @@ impl Directory {
     }
 
     pub fn credentials(&self, domain: &str, user: &str) -> Option<&Credentials> {
-        self.users.get(&(domain.to_ascii_lowercase(), user.to_owned()))
+        self.users
+            .get(&(domain.to_ascii_lowercase(), user.to_owned()))
     }
 
     pub fn user_exists(&self, domain: &str, user: &str) -> bool {

@@ -18,7 +18,10 @@ pub struct RegistrarConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RegisterOutcome {
     /// 200 with the current bindings; `changed` when something must be persisted.
-    Ok { bindings: Vec<Binding>, changed: bool },
+    Ok {
+        bindings: Vec<Binding>,
+        changed: bool,
+    },
     /// 423 Interval Too Brief with this Min-Expires (§10.3 step 7).
     IntervalTooBrief(u32),
     /// 400 with a reason (e.g. `*` with other contacts or a non-zero expiry, §10.3 step 6).
@@ -70,7 +73,13 @@ impl Location {
     }
 
     /// Applies a REGISTER for `aor` (already authorised for it).
-    pub fn register(&mut self, aor: &str, req: &Message, origin: Origin<'_>, now: i64) -> RegisterOutcome {
+    pub fn register(
+        &mut self,
+        aor: &str,
+        req: &Message,
+        origin: Origin<'_>,
+        now: i64,
+    ) -> RegisterOutcome {
         let cfg = self.cfg();
         let contacts = req.contacts();
         let header_expires = req.expires();
@@ -117,13 +126,17 @@ impl Location {
                 return RegisterOutcome::IntervalTooBrief(cfg.min_expires);
             }
             let expires = expires.min(cfg.max_expires);
-            let instance = addr.param("+sip.instance").map(|s| s.trim_matches('"').to_owned());
+            let instance = addr
+                .param("+sip.instance")
+                .map(|s| s.trim_matches('"').to_owned());
             let pos = next.iter().position(|b| match (&instance, &b.instance) {
                 (Some(i), Some(j)) => i == j,
                 _ => b.contact.eq_ignore_ascii_case(&uri),
             });
             if let Some(i) = pos {
-                let Some(existing) = next.get(i) else { continue };
+                let Some(existing) = next.get(i) else {
+                    continue;
+                };
                 if existing.call_id == call_id && existing.cseq >= cseq {
                     return RegisterOutcome::Invalid("out of order CSeq");
                 }
@@ -193,7 +206,9 @@ mod tests {
     use super::*;
 
     fn reg(contact: &str, expires: Option<u32>, call_id: &str, cseq: u32) -> Message {
-        let exp = expires.map(|e| format!("Expires: {e}\r\n")).unwrap_or_default();
+        let exp = expires
+            .map(|e| format!("Expires: {e}\r\n"))
+            .unwrap_or_default();
         let s = format!(
             "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK{cseq}\r\nFrom: <sip:alice@example.com>;tag=1\r\nTo: <sip:alice@example.com>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\nContact: {contact}\r\n{exp}Content-Length: 0\r\n\r\n"
         );
@@ -219,7 +234,12 @@ mod tests {
         let mut l = loc();
         let aor = "alice@example.com";
         l.register(aor, &reg("<sip:a@192.0.2.1>", Some(600), "c1", 1), O, 0);
-        l.register(aor, &reg("<sip:a@192.0.2.2>;expires=120", None, "c2", 1), O, 0);
+        l.register(
+            aor,
+            &reg("<sip:a@192.0.2.2>;expires=120", None, "c2", 1),
+            O,
+            0,
+        );
         assert_eq!(l.lookup(aor, 10).len(), 2);
         assert_eq!(l.lookup(aor, 130).len(), 1);
         // Refresh of the first keeps one binding for it.
@@ -244,7 +264,12 @@ mod tests {
         l.register(aor, &reg("<sip:a@192.0.2.1>", Some(999_999), "c1", 2), O, 0);
         assert_eq!(l.lookup(aor, 0)[0].expires_at, 7200);
         for i in 2..4 {
-            l.register(aor, &reg(&format!("<sip:a@192.0.2.{i}>"), None, "cx", i), O, 0);
+            l.register(
+                aor,
+                &reg(&format!("<sip:a@192.0.2.{i}>"), None, "cx", i),
+                O,
+                0,
+            );
         }
         let o = l.register(aor, &reg("<sip:a@192.0.2.9>", None, "cx", 9), O, 0);
         assert_eq!(o, RegisterOutcome::TooManyContacts);

@@ -1,1 +1,108 @@
-//! placeholder
+//! The SIP face of Switchboard: UDP and TCP transports with a connection table (RFC 3261
+//! §18, RFC 3581), the driver of the `sip-txn` transaction layer, and the glue that turns
+//! requests into service calls: registrar (§10), digest authentication (§22) and the B2BUA
+//! that forks calls to every registered device (§16.7 semantics on two independent legs).
+//!
+//! One core task owns all SIP state and never waits on the database: transports parse in
+//! their own tasks and hand messages over a channel; the store is read into caches at start
+//! and written behind by a persistence task.
+
+mod b2bua;
+mod core;
+mod dialog;
+mod errors;
+mod options;
+mod persist;
+mod register;
+mod transport;
+mod util;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use services::auth::AuthConfig;
+use services::bans::BanPolicy;
+use services::registrar::RegistrarConfig;
+use tokio::sync::{mpsc, oneshot};
+
+pub use transport::{Target, Transport};
+
+/// Everything the SIP face needs from the configuration file.
+#[derive(Debug, Clone)]
+pub struct SipConfig {
+    pub listen: Vec<(Transport, SocketAddr)>,
+    pub domain: String,
+    pub max_message_size: usize,
+    pub tcp_idle_timeout: Duration,
+    pub registrar: RegistrarConfig,
+    pub auth: AuthConfig,
+    pub bans: BanPolicy,
+    pub ring_timeout: Duration,
+    pub max_call_duration: Duration,
+    /// How often the user directory is re-read from the store.
+    pub directory_refresh: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot bind {transport:?} {addr}: {source}")]
+    Bind {
+        transport: Transport,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("store: {0}")]
+    Store(#[from] store::StoreError),
+}
+
+/// A running SIP server.
+pub struct Running {
+    /// Every bound listener, with the port the OS chose for port 0.
+    pub listeners: Vec<(Transport, SocketAddr)>,
+    shutdown: Option<oneshot::Sender<()>>,
+    done: Option<oneshot::Receiver<()>>,
+}
+
+impl Running {
+    /// Stops the server and waits until pending writes reached the store.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(done) = self.done.take() {
+            let _ = done.await;
+        }
+    }
+}
+
+/// Binds every listener, loads users and bindings, and starts serving.
+pub async fn start(cfg: SipConfig, store: store::Store) -> Result<Running, ServerError> {
+    let (events_tx, events_rx) = mpsc::channel(65_536);
+    let bans = services::bans::BanList::default();
+    let transports = transport::bind_all(&cfg, events_tx.clone(), bans.clone()).await?;
+    let listeners = transports.listeners();
+    let (persist, persist_done) = persist::spawn(store.clone());
+    let mut directory = services::directory::Directory::new(&cfg.domain);
+    directory.replace(store.domains().await?, store.all_credentials().await?);
+    let now = util::unix_now();
+    let bindings = store.load_bindings(now).await?;
+    persist::spawn_directory_refresh(
+        store,
+        cfg.domain.clone(),
+        cfg.directory_refresh,
+        events_tx.clone(),
+    );
+    let (shutdown_tx, shutdown_rx) = oneshot::channel();
+    let (done_tx, done_rx) = oneshot::channel();
+    let core = core::Core::new(cfg, transports, directory, bindings, bans, persist);
+    tokio::spawn(async move {
+        core.run(events_rx, shutdown_rx).await;
+        let _ = persist_done.await;
+        let _ = done_tx.send(());
+    });
+    Ok(Running {
+        listeners,
+        shutdown: Some(shutdown_tx),
+        done: Some(done_rx),
+    })
+}

@@ -1,0 +1,78 @@
+//! Write-behind persistence: the core never awaits the database. Binding changes are
+//! coalesced per AOR and written in batches; call records are appended. On shutdown the
+//! queue is drained before the server reports done.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use store::{Binding, CallRecord, Store};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, warn};
+
+use crate::transport::Event;
+
+pub enum Persist {
+    Bindings { aor: String, bindings: Vec<Binding> },
+    Call(CallRecord),
+}
+
+pub type PersistTx = mpsc::UnboundedSender<Persist>;
+
+pub fn spawn(store: Store) -> (PersistTx, oneshot::Receiver<()>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Persist>();
+    let (done_tx, done_rx) = oneshot::channel();
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut bindings: HashMap<String, Vec<Binding>> = HashMap::new();
+            let mut calls = Vec::new();
+            let mut next = Some(first);
+            while let Some(item) = next {
+                match item {
+                    Persist::Bindings { aor, bindings: b } => {
+                        bindings.insert(aor, b);
+                    }
+                    Persist::Call(c) => calls.push(c),
+                }
+                next = rx.try_recv().ok();
+            }
+            for (aor, b) in bindings {
+                if let Err(e) = store.save_bindings(&aor, &b).await {
+                    error!(aor = %aor, error = %e, "cannot persist bindings");
+                }
+            }
+            for c in calls {
+                if let Err(e) = store.insert_call(&c).await {
+                    error!(call_id = %c.call_id, error = %e, "cannot persist call record");
+                }
+            }
+        }
+        let _ = done_tx.send(());
+    });
+    (tx, done_rx)
+}
+
+/// Re-reads users and domains periodically so CLI changes reach a running server.
+pub fn spawn_directory_refresh(
+    store: Store,
+    default_domain: String,
+    every: Duration,
+    events: mpsc::Sender<Event>,
+) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let (domains, users) = match (store.domains().await, store.all_credentials().await) {
+                (Ok(d), Ok(u)) => (d, u),
+                (Err(e), _) | (_, Err(e)) => {
+                    warn!(error = %e, "directory refresh failed");
+                    continue;
+                }
+            };
+            let mut dir = services::directory::Directory::new(&default_domain);
+            dir.replace(domains, users);
+            if events.send(Event::Directory(dir)).await.is_err() {
+                return;
+            }
+        }
+    });
+}

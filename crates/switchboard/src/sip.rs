@@ -1,0 +1,78 @@
+//! Starts the SIP face with the configured settings, prints one machine-readable line per
+//! bound listener, and runs until SIGINT/SIGTERM.
+
+use std::time::Duration;
+
+use services::auth::AuthConfig;
+use services::bans::BanPolicy;
+use services::registrar::RegistrarConfig;
+use sip_server::{SipConfig, Transport};
+
+use crate::config::{Config, TransportKind};
+
+/// Maps the file's settings to the SIP server's.
+pub fn sip_config(config: &Config) -> SipConfig {
+    let secs = |s: u32| Duration::from_secs(u64::from(s));
+    SipConfig {
+        listen: config
+            .listen_specs()
+            .into_iter()
+            .map(|s| {
+                let t = match s.transport {
+                    TransportKind::Udp => Transport::Udp,
+                    TransportKind::Tcp => Transport::Tcp,
+                };
+                (t, s.addr)
+            })
+            .collect(),
+        domain: config.server.domain.clone(),
+        max_message_size: config.sip.max_message_size,
+        tcp_idle_timeout: secs(config.sip.tcp_idle_timeout),
+        registrar: RegistrarConfig {
+            min_expires: config.registrar.min_expires,
+            default_expires: config.registrar.default_expires,
+            max_expires: config.registrar.max_expires,
+            max_contacts_per_aor: usize::try_from(config.registrar.max_contacts_per_aor)
+                .unwrap_or(usize::MAX),
+        },
+        auth: AuthConfig {
+            algorithms: config.auth.algorithms.clone(),
+            nonce_lifetime: secs(config.auth.nonce_lifetime),
+        },
+        bans: BanPolicy {
+            after_failures: config.auth.ban_after_failures,
+            window: secs(config.auth.ban_window),
+            duration: secs(config.auth.ban_duration),
+            trusted: config.auth.trusted.clone(),
+        },
+        ring_timeout: secs(config.calls.ring_timeout),
+        max_call_duration: secs(config.calls.max_call_duration),
+        directory_refresh: Duration::from_secs(5),
+    }
+}
+
+pub async fn run(config: &Config, store: store::Store) -> anyhow::Result<()> {
+    let running = sip_server::start(sip_config(config), store).await?;
+    for (t, addr) in &running.listeners {
+        println!("listening sip {} {addr}", t.as_str());
+    }
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
