@@ -36,6 +36,8 @@ pub struct SipConfig {
     pub tcp_idle_timeout: Duration,
     pub registrar: RegistrarConfig,
     pub auth: AuthConfig,
+    /// When false, identities are taken on trust (closed networks, benchmarks).
+    pub auth_required: bool,
     pub bans: BanPolicy,
     pub ring_timeout: Duration,
     pub max_call_duration: Duration,

@@ -30,6 +30,9 @@ pub enum ParseErrorKind {
     DuplicateHeader(HeaderName),
     #[error("CSeq method does not match the request method")]
     CSeqMismatch,
+    /// An unknown method whose CSeq names another: RFC 4475 §3.1.2.18 prefers 501 to 400.
+    #[error("unknown method, and the CSeq method does not match it")]
+    UnknownMethodMismatch,
     #[error("body shorter than Content-Length")]
     BodyTruncated,
     #[error("Content-Length missing on a stream transport")]
@@ -58,6 +61,7 @@ impl ParseError {
         Some(match self.kind {
             ParseErrorKind::UnsupportedVersion => (505, "Version Not Supported"),
             ParseErrorKind::TooLarge => (513, "Message Too Large"),
+            ParseErrorKind::UnknownMethodMismatch => (501, "Not Implemented"),
             _ => (400, "Bad Request"),
         })
     }

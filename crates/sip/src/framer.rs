@@ -3,6 +3,8 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::head::{HeadScan, LineIter};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
     /// One complete message, ready for [`crate::Message::parse`] with `Framing::Stream`.
@@ -24,13 +26,19 @@ pub enum FramingError {
 pub struct Framer {
     buf: BytesMut,
     max: usize,
+    /// Progress of the header-section search in `buf`, so each byte is scanned once.
+    scan: HeadScan,
 }
+
+/// The double-CRLF keep-alive ping (RFC 5626 §3.5.1).
+const PING: &[u8] = b"\r\n\r\n";
 
 impl Framer {
     pub fn new(max: usize) -> Framer {
         Framer {
             buf: BytesMut::with_capacity(4096),
             max,
+            scan: HeadScan::default(),
         }
     }
 
@@ -41,28 +49,19 @@ impl Framer {
     /// The next frame, `Ok(None)` if more bytes are needed. After an error the stream cannot be
     /// resynchronised and should be closed.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, FramingError> {
-        if self.buf.starts_with(b"\r\n\r\n") {
-            self.buf.advance(4);
+        if !self.skip_keepalives() {
+            return Ok(None);
+        }
+        if self.buf.starts_with(PING) {
+            self.consume(PING.len());
             return Ok(Some(Frame::Ping));
         }
-        while self.buf.starts_with(b"\r\n") && !self.buf.starts_with(b"\r\n\r") {
-            self.buf.advance(2);
-        }
-        if self.buf.starts_with(b"\r\n") || self.buf.first() == Some(&b'\n') {
-            // Wait for the rest of a possible ping; a lone LF is skipped.
-            if self.buf.first() == Some(&b'\n') {
-                self.buf.advance(1);
-            } else if self.buf.len() < 4 {
-                return Ok(None);
-            }
-        }
-        let Some(head_end) = find(&self.buf, b"\r\n\r\n") else {
+        let Some((head_end, body_start)) = self.scan.find(&self.buf) else {
             if self.buf.len() > self.max {
                 return Err(FramingError::TooLarge);
             }
             return Ok(None);
         };
-        let body_start = head_end + 4;
         let cl = content_length(self.buf.get(..head_end).unwrap_or_default())
             .ok_or(FramingError::BadContentLength)?;
         let total = body_start
@@ -72,34 +71,67 @@ impl Framer {
         if self.buf.len() < total {
             return Ok(None);
         }
-        Ok(Some(Frame::Message(self.buf.split_to(total).freeze())))
+        let frame = self.buf.split_to(total).freeze();
+        self.scan = HeadScan::default();
+        Ok(Some(Frame::Message(frame)))
     }
 
     /// Bytes buffered but not yet framed.
     pub fn pending(&self) -> usize {
         self.buf.len()
     }
+
+    /// Drops CRLFs before a start line (§7.5) but keeps a ping whole; false while the buffer
+    /// is a proper prefix of a ping, which only the next bytes can tell apart from a CRLF.
+    fn skip_keepalives(&mut self) -> bool {
+        loop {
+            if self.buf.starts_with(PING) {
+                return true;
+            }
+            if PING.starts_with(&self.buf) {
+                return self.buf.is_empty();
+            }
+            if self.buf.starts_with(b"\r\n") {
+                self.consume(2);
+            } else if self.buf.first() == Some(&b'\n') {
+                self.consume(1);
+            } else {
+                return true;
+            }
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.buf.advance(n.min(self.buf.len()));
+        self.scan = HeadScan::default();
+    }
 }
 
-fn find(h: &[u8], n: &[u8]) -> Option<usize> {
-    h.windows(n.len()).position(|w| w == n)
-}
-
+/// The Content-Length of a header section (compact form and folding included); `None` when
+/// it is missing, malformed or repeated.
 fn content_length(head: &[u8]) -> Option<usize> {
-    let text = std::str::from_utf8(head).ok()?;
     let mut found = None;
-    for line in text.split("\r\n").skip(1) {
-        let Some((name, value)) = line.split_once(':') else {
+    let mut lines = LineIter::new(head).skip(1).peekable();
+    while let Some(line) = lines.next() {
+        let line = head.get(line).unwrap_or_default();
+        let Some(colon) = line.iter().position(|c| *c == b':') else {
             continue;
         };
-        let name = name.trim_end_matches([' ', '\t']);
-        if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
-            let v = value.trim_matches([' ', '\t']);
-            if v.is_empty() || !v.bytes().all(|c| c.is_ascii_digit()) || found.is_some() {
-                return None;
-            }
-            found = Some(v.parse().ok()?);
+        let name = line.get(..colon).unwrap_or_default().trim_ascii_end();
+        if !name.eq_ignore_ascii_case(b"content-length") && !name.eq_ignore_ascii_case(b"l") {
+            continue;
         }
+        let mut value = line.get(colon + 1..).unwrap_or_default().to_vec();
+        while let Some(next) =
+            lines.next_if(|r| head.get(r.start).is_some_and(|c| *c == b' ' || *c == b'\t'))
+        {
+            value.extend_from_slice(head.get(next).unwrap_or_default());
+        }
+        let v = value.trim_ascii();
+        if v.is_empty() || !v.iter().all(u8::is_ascii_digit) || found.is_some() {
+            return None;
+        }
+        found = Some(std::str::from_utf8(v).ok()?.parse().ok()?);
     }
     found
 }

@@ -8,6 +8,7 @@ pub mod builder;
 pub mod digest;
 pub mod error;
 pub mod framer;
+mod head;
 pub mod header;
 pub mod message;
 pub mod method;

@@ -11,6 +11,7 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use crate::error::{ParseError, ParseErrorKind as K};
+use crate::head::{LineIter, find_head_end, has_bare_control, unfold};
 use crate::header::HeaderName;
 use crate::method::Method;
 use crate::scan::{is_token_char, is_word_char, split_commas};
@@ -76,17 +77,19 @@ pub struct Message {
 impl Message {
     /// Parses one message. For datagrams, bytes after Content-Length are ignored (§18.3).
     pub fn parse(raw: Bytes, framing: Framing, limits: &Limits) -> Result<Message, ParseError> {
-        if raw.len() > limits.max_size {
-            return Err(ParseError::new(K::TooLarge, true));
-        }
-        let head_end = find_head_end(&raw).ok_or(ParseError::new(K::Truncated, true))?;
-        let head = raw.get(..head_end.0).unwrap_or_default();
-        let is_request = !head.starts_with(b"SIP/");
+        // Decided from the first bytes so that even the cheapest rejections know whether to
+        // answer (requests) or drop (responses).
+        let is_request = !raw.starts_with(b"SIP/");
         let err = |k| ParseError::new(k, is_request);
+        if raw.len() > limits.max_size {
+            return Err(err(K::TooLarge));
+        }
+        let head_end = find_head_end(&raw).ok_or(err(K::Truncated))?;
+        let head = raw.get(..head_end.0).unwrap_or_default();
         if std::str::from_utf8(head).is_err() {
             return Err(err(K::NotUtf8));
         }
-        if head.contains(&0) {
+        if has_bare_control(head) {
             return Err(err(K::BadChar));
         }
         let text = unfold(&raw, head_end.0);
@@ -117,8 +120,11 @@ impl Message {
     fn index(&mut self, head_end: usize, limits: &Limits) -> Result<(), K> {
         let text = self.text.clone();
         let head = text.get(..head_end).unwrap_or_default();
-        let mut lines = LineIter { s: head, pos: 0 };
+        let mut lines = LineIter::new(head);
         let first = lines.next().ok_or(K::BadStartLine)?;
+        if first.len() > limits.max_line {
+            return Err(K::TooLarge);
+        }
         self.start = parse_start(head, first)?;
         for line in lines {
             if line.len() > limits.max_line {
@@ -188,7 +194,10 @@ impl Message {
         if let Start::Request { .. } = self.start
             && cseq.method != self.method()
         {
-            return Err(K::CSeqMismatch);
+            return Err(match Method::parse(self.method()) {
+                Method::Other => K::UnknownMethodMismatch,
+                _ => K::CSeqMismatch,
+            });
         }
         if let Some(mf) = self.header(HeaderName::MaxForwards)
             && (!(1..=3).contains(&mf.len()) || mf.parse::<u8>().is_err())
@@ -423,81 +432,6 @@ impl HeaderName {
     ];
 }
 
-/// Returns (end of the header section excluding its terminating empty line, start of body).
-fn find_head_end(raw: &[u8]) -> Option<(usize, usize)> {
-    let mut i = 0;
-    while i < raw.len() {
-        let nl = raw.get(i..)?.iter().position(|c| *c == b'\n')? + i;
-        let line_end = if nl > 0 && raw.get(nl - 1) == Some(&b'\r') {
-            nl - 1
-        } else {
-            nl
-        };
-        if line_end == i && i > 0 {
-            return Some((i, nl + 1));
-        }
-        i = nl + 1;
-    }
-    None
-}
-
-/// Replaces each line folding (CRLF or LF followed by SP/HTAB) inside the head with spaces,
-/// keeping all offsets unchanged.
-fn unfold(raw: &Bytes, head_end: usize) -> Bytes {
-    let head = raw.get(..head_end).unwrap_or_default();
-    let folded = head
-        .windows(2)
-        .any(|w| matches!(w, [b'\n', b' '] | [b'\n', b'\t']));
-    if !folded {
-        return raw.clone();
-    }
-    let mut v = raw.to_vec();
-    let mut i = 0;
-    while i + 1 < head_end {
-        if v.get(i) == Some(&b'\n') && matches!(v.get(i + 1), Some(b' ' | b'\t')) {
-            if let Some(c) = v.get_mut(i) {
-                *c = b' ';
-            }
-            if i > 0
-                && v.get(i - 1) == Some(&b'\r')
-                && let Some(c) = v.get_mut(i - 1)
-            {
-                *c = b' ';
-            }
-        }
-        i += 1;
-    }
-    Bytes::from(v)
-}
-
-/// Lines of the head, without line terminators.
-struct LineIter<'a> {
-    s: &'a [u8],
-    pos: usize,
-}
-
-impl Iterator for LineIter<'_> {
-    type Item = Range<usize>;
-    fn next(&mut self) -> Option<Range<usize>> {
-        if self.pos >= self.s.len() {
-            return None;
-        }
-        let start = self.pos;
-        let rest = self.s.get(start..)?;
-        let (end, next) = match rest.iter().position(|c| *c == b'\n') {
-            Some(n) => (start + n, start + n + 1),
-            None => (self.s.len(), self.s.len()),
-        };
-        self.pos = next;
-        let end = if end > start && self.s.get(end - 1) == Some(&b'\r') {
-            end - 1
-        } else {
-            end
-        };
-        Some(start..end)
-    }
-}
-
 fn parse_start(head: &[u8], line: Range<usize>) -> Result<Start, K> {
     let l = head.get(line.clone()).unwrap_or_default();
     let s = std::str::from_utf8(l).map_err(|_| K::NotUtf8)?;
@@ -546,7 +480,8 @@ fn parse_start(head: &[u8], line: Range<usize>) -> Result<Start, K> {
     })
 }
 
-fn check_version(v: &str) -> Result<(), K> {
+/// `2.0` (leading zeros tolerated); other well-formed versions are unsupported (505).
+pub(crate) fn check_version(v: &str) -> Result<(), K> {
     let (maj, min) = v.split_once('.').ok_or(K::BadStartLine)?;
     let digits = |x: &str| !x.is_empty() && x.bytes().all(|c| c.is_ascii_digit());
     if !digits(maj) || !digits(min) {

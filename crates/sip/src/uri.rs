@@ -20,7 +20,7 @@ impl Host<'_> {
     pub fn parse(s: &str) -> Option<Host<'_>> {
         if let Some(inner) = s.strip_prefix('[') {
             let inner = inner.strip_suffix(']')?;
-            return inner.parse::<Ipv6Addr>().ok().map(Host::V6);
+            return parse_ipv6(inner).map(Host::V6);
         }
         if s.is_empty() {
             return None;
@@ -30,13 +30,21 @@ impl Host<'_> {
         {
             return Some(Host::V4(ip));
         }
-        let labels_ok = s.trim_end_matches('.').split('.').all(|l| {
+        let name = s.strip_suffix('.').unwrap_or(s);
+        let labels_ok = name.split('.').all(|l| {
             !l.is_empty()
                 && !l.starts_with('-')
                 && !l.ends_with('-')
                 && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
         });
-        labels_ok.then_some(Host::Name(s))
+        // §25.1 `toplabel` starts with a letter, which is what tells `192.0.2.205060` (a
+        // mangled address) from a name.
+        let top_ok = name
+            .rsplit('.')
+            .next()
+            .and_then(|t| t.bytes().next())
+            .is_some_and(|c| c.is_ascii_alphabetic());
+        (labels_ok && top_ok).then_some(Host::Name(s))
     }
 
     /// True for a name that equals `other` ignoring case, or the same address.
@@ -57,6 +65,18 @@ impl fmt::Display for Host<'_> {
             Host::V6(a) => write!(f, "[{a}]"),
         }
     }
+}
+
+/// An IPv6 address, also in the `2001:db8:::192.0.2.1` form that RFC 3261's ABNF allowed by
+/// mistake (`hexpart ":" IPv4address` with hexpart ending in `::`); RFC 5118 §4.10 asks
+/// implementations to tolerate it.
+fn parse_ipv6(s: &str) -> Option<Ipv6Addr> {
+    if let Ok(a) = s.parse::<Ipv6Addr>() {
+        return Some(a);
+    }
+    let (hex, v4) = s.rsplit_once(":::")?;
+    v4.parse::<Ipv4Addr>().ok()?;
+    format!("{hex}::{v4}").parse().ok()
 }
 
 /// Splits `host[:port]`, where host may be an IPv6 reference.
@@ -306,6 +326,8 @@ mod tests {
         assert!(u.secure);
         assert_eq!(u.port, Some(5061));
         assert_eq!(u.host_text, "[2001:db8::10]");
+        let u = sip("sip:[2001:db8:::192.0.2.1]");
+        assert_eq!(u.host, sip("sip:[2001:db8::192.0.2.1]").host);
     }
 
     #[test]
@@ -319,10 +341,13 @@ mod tests {
     fn rejects_bad() {
         for bad in [
             "sip:[2001:db8::10",
-            "sip:[2001:db8:::192.0.2.1]",
+            "sip:[2001:db8:::1]",
+            "sip:[2001:db8::::192.0.2.1]",
             "sip:user@exa mple.com",
             "sip:%zz@host",
             "sip:host:99999",
+            "sip:192.0.2.205060",
+            "sip:x@host.123",
             "sip:",
             "<sip:x@y>",
         ] {

@@ -3,8 +3,9 @@
 //!
 //! Values borrow from the (unfolded) header text.
 
+use crate::message::check_version;
 use crate::scan::{Scanner, is_token_char, unquote};
-use crate::uri::{Host, Uri, param_lookup, split_hostport};
+use crate::uri::{Host, Uri, param_lookup};
 
 /// One Via value: `SIP/2.0/UDP host:port;params`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,17 +27,34 @@ impl<'a> Via<'a> {
             return None;
         }
         let version = s.token()?;
-        if !s.sep(b'/') {
+        if !s.sep(b'/') || check_version(version).is_err() {
             return None;
         }
-        let _ = version;
         let transport = s.token()?;
-        s.skip_ws();
-        let start = s.pos();
-        let sent_by = s.take_while(|c| c != b';' && c != b' ' && c != b'\t');
-        let (host, port) = split_hostport(sent_by)?;
-        let host_text = sent_by.get(..sent_by.len() - port_suffix_len(sent_by, port))?;
-        let _ = start;
+        if s.take_while(crate::scan::is_ws).is_empty() {
+            return None;
+        }
+        // sent-by = host [ COLON port ], and COLON may carry white space (§25.1).
+        let host_text = if s.peek() == Some(b'[') {
+            let start = s.pos();
+            s.take_while(|c| c != b']');
+            if !s.eat(b']') {
+                return None;
+            }
+            s.slice(start, s.pos())
+        } else {
+            s.take_while(|c| !matches!(c, b';' | b':' | b',' | b' ' | b'\t'))
+        };
+        let host = Host::parse(host_text)?;
+        let port = if s.sep(b':') {
+            let p = s.take_while(|c| c.is_ascii_digit());
+            if p.is_empty() || p.len() > 5 {
+                return None;
+            }
+            Some(p.parse::<u16>().ok()?)
+        } else {
+            None
+        };
         s.skip_ws();
         let params = if s.eat(b';') {
             let p = s.rest();
@@ -69,13 +87,6 @@ impl<'a> Via<'a> {
     /// True when the branch carries the RFC 3261 magic cookie (§8.1.1.7).
     pub fn is_rfc3261_branch(&self) -> bool {
         self.branch().is_some_and(|b| b.starts_with("z9hG4bK"))
-    }
-}
-
-fn port_suffix_len(sent_by: &str, port: Option<u16>) -> usize {
-    match port {
-        Some(_) => sent_by.rfind(':').map_or(0, |i| sent_by.len() - i),
-        None => 0,
     }
 }
 
@@ -353,6 +364,12 @@ mod tests {
         assert_eq!(v.port, Some(5070));
         assert_eq!(v.param("rport"), Some(""));
         assert!(Via::parse("SIP/2.0/UDP 192.0.2.15;;,;,,").is_none());
+        assert!(Via::parse("SIP/99999.0/UDP h").is_none());
+        let v = Via::parse("SIP/2.0/TCP [2001:db8::1] : 5061 ; branch=z9hG4bKx").unwrap();
+        assert_eq!((v.host_text, v.port), ("[2001:db8::1]", Some(5061)));
+        assert!(Via::parse("SIP/2.0/UDP h:").is_none());
+        assert!(Via::parse("SIP/2.0/UDPh").is_none());
+        assert!(Via::parse("SIP/2.0.0/UDP h").is_none());
     }
 
     #[test]

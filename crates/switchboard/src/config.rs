@@ -68,6 +68,9 @@ pub struct RegistrarConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
+    /// Digest authentication of state-creating requests; `false` only for closed networks
+    /// and benchmarks.
+    pub required: bool,
     /// Offered in this order (RFC 8760 §2.4).
     #[serde(deserialize_with = "algorithms")]
     pub algorithms: Vec<Algorithm>,

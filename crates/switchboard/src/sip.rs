@@ -35,6 +35,7 @@ pub fn sip_config(config: &Config) -> SipConfig {
             max_contacts_per_aor: usize::try_from(config.registrar.max_contacts_per_aor)
                 .unwrap_or(usize::MAX),
         },
+        auth_required: config.auth.required,
         auth: AuthConfig {
             algorithms: config.auth.algorithms.clone(),
             nonce_lifetime: secs(config.auth.nonce_lifetime),

@@ -60,6 +60,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
             algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
+            required: true,
             nonce_lifetime: 300,
             ban_after_failures: 10,
             ban_window: 60,

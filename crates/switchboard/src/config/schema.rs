@@ -58,6 +58,7 @@ const SCHEMA: &[(&str, &[(&str, Kind)])] = &[
     (
         "auth",
         &[
+            ("required", Kind::Bool),
             ("algorithms", Kind::List(algorithm)),
             ("nonce_lifetime", U32),
             ("ban_after_failures", U32),
