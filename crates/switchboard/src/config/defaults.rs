@@ -59,7 +59,7 @@ impl Default for RegistrarConfig {
 impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
-            algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
+            algorithms: vec![Algorithm::Md5],
             required: true,
             nonce_lifetime: 300,
             ban_after_failures: 10,

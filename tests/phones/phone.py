@@ -1,0 +1,423 @@
+"""Headless baresip 1.0.0 phone driven over ctrl_tcp (Python 3.11, stdlib only).
+
+One Phone is one baresip process with its own config directory, SIP socket
+(127.0.0.1, UDP+TCP on one port), ctrl_tcp socket and recordings. The
+workarounds for baresip 1.0.0 are the ones listed in
+/work/shared/phones/NOTES.md section 2:
+
+* the accounts file stays empty and the account is added with ``uanew`` once
+  the main loop runs (avoids the mwi.c subscribe storm; mwi is not loaded
+  anyway);
+* ausine only works at 48 kHz stereo, aufile needs a WAV at exactly
+  ausrc_srate/ausrc_channels, so WAVs are converted first;
+* ``net_interface 127.0.0.1`` (``lo`` fails) keeps SDP and RTP on loopback;
+* ctrl_tcp accepts a single connection: this class keeps one, with a reader
+  thread that sorts responses (by token) from events;
+* stdin is a pipe that stays open (the stdio UI needs a readable stdin);
+* ``statmode_default off`` silences the status line;
+* ``audio_player aubridge,<unique>`` is a silent sink, and the sndfile filter
+  records ``rec/dump-<time>-{enc,dec}.wav`` (dec = what this phone heard).
+
+Processes are only ever stopped by their own PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import wave
+from pathlib import Path
+
+BARESIP = os.environ.get("BARESIP", "baresip")
+MODULE_PATH = os.environ.get("BARESIP_MODULES", "/usr/lib/baresip/modules")
+
+
+class PhoneError(Exception):
+    """A phone did not do what it was asked in time."""
+
+
+def free_port(udp_too: bool = True) -> int:
+    """A port free for TCP (and UDP) on 127.0.0.1 right now."""
+    for _ in range(50):
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            if udp_too:
+                udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                finally:
+                    udp.close()
+            return port
+        finally:
+            tcp.close()
+    raise PhoneError("no free port")
+
+
+def convert_wav(src: Path, dst: Path, rate: int = 48000, channels: int = 2) -> None:
+    """Write src (16-bit PCM WAV) as rate/channels 16-bit PCM (linear resampling)."""
+    with wave.open(str(src), "rb") as w:
+        if w.getsampwidth() != 2:
+            raise PhoneError(f"{src}: only 16-bit PCM WAV is supported")
+        sch, srate, n = w.getnchannels(), w.getframerate(), w.getnframes()
+        raw = w.readframes(n)
+    import array
+
+    samples = array.array("h")
+    samples.frombytes(raw)
+    mono = [sum(samples[i * sch:(i + 1) * sch]) // sch for i in range(n)]
+    out_n = int(n * rate / srate) if n else 0
+    out = array.array("h")
+    for i in range(out_n):
+        pos = i * srate / rate
+        j = int(pos)
+        frac = pos - j
+        a = mono[j] if j < n else 0
+        b = mono[j + 1] if j + 1 < n else a
+        v = int(a + (b - a) * frac)
+        out.extend([v] * channels)
+    with wave.open(str(dst), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(out.tobytes())
+
+
+class Phone:
+    """A baresip instance with one account.
+
+    ``server_host``/``server_port`` is the registrar/proxy. With
+    ``direct=True`` there is no server: the account has ``regint=0`` and
+    calls go straight to another phone's ``contact_uri``.
+    """
+
+    def __init__(self, name: str, user: str, password: str, domain: str,
+                 server_host: str | None, server_port: int | None,
+                 transport: str = "udp", workdir: str | Path | None = None,
+                 *, direct: bool = False, sine_hz: int = 440,
+                 wav: str | Path | None = None, regint: int = 600,
+                 sip_trace: bool = True) -> None:
+        self.name = name
+        self.user = user
+        self.password = password
+        self.domain = domain
+        self.server_host = server_host
+        self.server_port = server_port
+        self.transport = transport.lower()
+        self.direct = direct
+        self.sine_hz = sine_hz
+        self.wav = Path(wav) if wav else None
+        self.regint = 0 if direct else regint
+        self.sip_trace = sip_trace
+        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix=f"phone-{name}-"))
+        self.confdir = self.workdir / "conf"
+        self.recdir = self.workdir / "rec"
+        self.logpath = self.workdir / "baresip.log"
+        self.sip_port = 0
+        self.ctrl_port = 0
+        self.proc: subprocess.Popen | None = None
+        self._log = None
+        self._sock: socket.socket | None = None
+        self._reader: threading.Thread | None = None
+        self._cond = threading.Condition()
+        self._events: list[dict] = []
+        self._responses: dict[str, dict] = {}
+        self._token = 0
+        self._closed = False
+
+    # ------------------------------------------------------------------ setup
+    @property
+    def aor(self) -> str:
+        return f"sip:{self.user}@{self.domain}"
+
+    @property
+    def contact_uri(self) -> str:
+        """Where another phone can reach this one without a server."""
+        return f"sip:{self.user}@127.0.0.1:{self.sip_port}"
+
+    def account_line(self) -> str:
+        aor = self.aor
+        if self.transport != "udp":
+            aor += f";transport={self.transport}"
+        line = f"<{aor}>"
+        if not self.direct:
+            line += f";auth_user={self.user};auth_pass={self.password}"
+            server = f"{self.server_host}:{self.server_port}"
+            if self.domain != server:
+                # no ';' inside: baresip 1.0 cuts the value at the first ';'
+                line += f';outbound="sip:{server}"'
+        line += f";regint={self.regint}"
+        return line
+
+    def _write_config(self) -> None:
+        self.confdir.mkdir(parents=True, exist_ok=True)
+        self.recdir.mkdir(parents=True, exist_ok=True)
+        if self.wav:
+            src = self.workdir / "source-48k-stereo.wav"
+            convert_wav(self.wav, src)
+            source = f"aufile,{src}"
+            src_module = "aufile.so"
+        else:
+            source = f"ausine,{self.sine_hz}"
+            src_module = "ausine.so"
+        bridge = f"{self.name}-{os.getpid()}-{id(self):x}"
+        cfg = f"""# written by tests/phones/phone.py
+poll_method		epoll
+sip_listen		127.0.0.1:{self.sip_port}
+call_local_timeout	120
+call_max_calls		4
+audio_player		aubridge,{bridge}
+audio_source		{source}
+audio_alert		aubridge,{bridge}
+ausrc_srate		48000
+ausrc_channels		2
+audio_level		no
+rtp_stats		yes
+net_interface		127.0.0.1
+module_path		{MODULE_PATH}
+module			stdio.so
+module			g711.so
+module			{src_module}
+module			aubridge.so
+module			sndfile.so
+module_app		account.so
+module_app		contact.so
+module_app		menu.so
+module_app		ctrl_tcp.so
+ctrl_tcp_listen		127.0.0.1:{self.ctrl_port}
+snd_path		{self.recdir}
+statmode_default	off
+"""
+        (self.confdir / "config").write_text(cfg)
+        (self.confdir / "accounts").write_text("")
+        (self.confdir / "contacts").write_text("")
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start baresip, connect ctrl_tcp, add the account, wait for REGISTER_OK."""
+        deadline = time.monotonic() + timeout
+        self.sip_port = free_port(udp_too=True)
+        self.ctrl_port = free_port(udp_too=False)
+        self._write_config()
+        args = [BARESIP, "-4", "-f", str(self.confdir)]
+        if self.sip_trace:
+            args.append("-s")
+        self._log = open(self.logpath, "wb")
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=self._log,
+                                     stderr=subprocess.STDOUT, cwd=self.workdir,
+                                     start_new_session=True)
+        self._connect(deadline)
+        # one round trip proves the main loop runs; then give it 50 ms
+        self.command("reginfo", timeout=max(0.5, deadline - time.monotonic()))
+        time.sleep(0.05)
+        self.command("uanew", self.account_line(), timeout=max(0.5, deadline - time.monotonic()))
+        if not self.direct:
+            ev = self.wait_event("REGISTER_OK", max(0.1, deadline - time.monotonic()),
+                                 also_fail=("REGISTER_FAIL",))
+            if ev is None or ev.get("type") != "REGISTER_OK":
+                raise PhoneError(f"{self.name}: no REGISTER_OK ({ev})")
+
+    def _connect(self, deadline: float) -> None:
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc and self.proc.poll() is not None:
+                raise PhoneError(f"{self.name}: baresip exited with {self.proc.returncode}; see {self.logpath}")
+            try:
+                self._sock = socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=1)
+                self._sock.settimeout(None)
+                self._reader = threading.Thread(target=self._read_loop, daemon=True,
+                                                name=f"ctrl-{self.name}")
+                self._reader.start()
+                return
+            except OSError as e:
+                last = e
+                time.sleep(0.05)
+        raise PhoneError(f"{self.name}: ctrl_tcp did not come up: {last}")
+
+    # --------------------------------------------------------------- ctrl_tcp
+    def _read_loop(self) -> None:
+        buf = b""
+        sock = self._sock
+        while sock is not None:
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                break
+            if not data:
+                break
+            buf += data
+            while True:
+                colon = buf.find(b":")
+                if colon < 0:
+                    break
+                try:
+                    n = int(buf[:colon])
+                except ValueError:  # not a netstring: drop the garbage
+                    buf = b""
+                    break
+                if len(buf) < colon + 1 + n + 1:
+                    break
+                payload = buf[colon + 1:colon + 1 + n]
+                buf = buf[colon + 1 + n + 1:]  # skip the trailing ','
+                try:
+                    msg = json.loads(payload.decode("utf-8", "replace"))
+                except json.JSONDecodeError:
+                    continue
+                with self._cond:
+                    msg["_t"] = time.monotonic()
+                    if msg.get("event"):
+                        self._events.append(msg)
+                    elif msg.get("response"):
+                        self._responses[str(msg.get("token"))] = msg
+                    self._cond.notify_all()
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def command(self, command: str, params: str | None = None, timeout: float = 5.0) -> dict:
+        """Send a long menu command; return the response object."""
+        if self._sock is None:
+            raise PhoneError(f"{self.name}: not connected")
+        with self._cond:
+            self._token += 1
+            token = f"{self.name}{self._token}"
+        msg = {"command": command, "token": token}
+        if params is not None:
+            msg["params"] = params
+        data = json.dumps(msg).encode()
+        self._sock.sendall(str(len(data)).encode() + b":" + data + b",")
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while token not in self._responses:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._closed:
+                    raise PhoneError(f"{self.name}: no response to {command!r}")
+                self._cond.wait(left)
+            resp = self._responses.pop(token)
+        if not resp.get("ok", False):
+            raise PhoneError(f"{self.name}: {command} {params!r} failed: {resp.get('data')}")
+        return resp
+
+    def events(self) -> list[dict]:
+        with self._cond:
+            return list(self._events)
+
+    def wait_event(self, type_: str, timeout: float, *, since: int = 0,
+                   also_fail: tuple[str, ...] = (), pred=None) -> dict | None:
+        """First event of ``type_`` (or of a type in ``also_fail``) at index >= since.
+
+        Returns None on timeout. Events are never consumed: pass ``since`` (e.g.
+        ``len(phone.events())`` taken before the action) to skip older ones.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for ev in self._events[since:]:
+                    if ev.get("type") in (type_, *also_fail) and (pred is None or pred(ev)):
+                        return ev
+                left = deadline - time.monotonic()
+                if left <= 0 or self._closed:
+                    return None
+                self._cond.wait(left)
+
+    # ---------------------------------------------------------------- actions
+    def dial(self, uri: str) -> dict:
+        return self.command("dial", uri)
+
+    def accept(self) -> dict:
+        return self.command("accept")
+
+    def hangup(self) -> dict:
+        return self.command("hangup")
+
+    def send_dtmf(self, digits: str) -> dict:
+        return self.command("sndcode", digits)
+
+    def recordings(self) -> dict[str, list[Path]]:
+        """{'enc': [...], 'dec': [...]} WAVs written by sndfile, oldest first."""
+        out: dict[str, list[Path]] = {"enc": [], "dec": []}
+        for p in sorted(self.recdir.glob("dump-*.wav"), key=lambda p: p.stat().st_mtime):
+            kind = "dec" if p.stem.endswith("-dec") else "enc" if p.stem.endswith("-enc") else None
+            if kind:
+                out[kind].append(p)
+        return out
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """quit, then SIGTERM, then SIGKILL, always by this phone's PID."""
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None and self._sock is not None:
+            try:
+                self.command("quit", timeout=1.0)
+            except PhoneError:
+                pass
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.terminate()  # this PID only
+            try:
+                proc.wait(2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(2)
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+            self._sock = None
+        if proc.stdin:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def kill(self) -> None:
+        """Hard stop by PID (for watchdogs)."""
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+# ------------------------------------------------------------------ analysis
+def wav_stats(path: Path, skip_s: float = 0.5) -> dict:
+    """RMS (0..32767), peak and a zero-crossing frequency estimate of channel 0."""
+    import array
+    import math
+
+    with wave.open(str(path), "rb") as w:
+        ch, rate, width, n = w.getnchannels(), w.getframerate(), w.getsampwidth(), w.getnframes()
+        raw = w.readframes(n)
+    if width != 2:
+        return {"file": str(path), "error": f"sample width {width}"}
+    a = array.array("h")
+    a.frombytes(raw)
+    mono = a[0::ch]
+    start = min(len(mono), int(skip_s * rate))
+    body = mono[start:]
+    if not body:
+        return {"file": str(path), "rate": rate, "seconds": 0.0, "rms": 0.0, "peak": 0, "freq_hz": 0.0}
+    rms = math.sqrt(sum(x * x for x in body) / len(body))
+    crossings = sum(1 for i in range(1, len(body)) if (body[i - 1] < 0) != (body[i] < 0))
+    return {
+        "file": str(path),
+        "rate": rate,
+        "seconds": round(len(mono) / rate, 2),
+        "rms": round(rms, 1),
+        "peak": max(abs(x) for x in body),
+        "freq_hz": round(crossings / 2 / (len(body) / rate), 1),
+    }
