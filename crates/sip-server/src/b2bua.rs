@@ -77,6 +77,11 @@ enum ClientCtx {
         req: Message,
         to: Side,
     },
+    /// A leg still ringing when its call ended: a late 2xx is ACKed and hung up.
+    Orphan {
+        dialog: Box<Dialog>,
+        cseq: u32,
+    },
     /// An out-of-dialog request relayed for a user (MESSAGE): answer upstream in kind.
     Standalone {
         server: ServerTxnId,
@@ -347,6 +352,10 @@ impl Core {
                     server: *server,
                     req: req.clone(),
                 },
+                ClientCtx::Orphan { dialog, cseq } => ClientCtx::Orphan {
+                    dialog: dialog.clone(),
+                    cseq: *cseq,
+                },
                 ClientCtx::Fire => ClientCtx::Fire,
             })
         };
@@ -361,6 +370,23 @@ impl Core {
             Some(ClientCtx::Standalone { server, req }) => {
                 if let Some(code) = msg.status().filter(|c| *c > 100) {
                     self.respond(server, &req, code, msg.reason(), &[]);
+                }
+            }
+            Some(ClientCtx::Orphan { mut dialog, cseq }) => {
+                if msg.status().is_some_and(|s| (200..300).contains(&s)) {
+                    self.calls.clients.remove(&txn);
+                    dialog.establish(&msg);
+                    let target = dialog.target;
+                    let local = self
+                        .transports
+                        .local_addr(target.transport, target.addr.ip());
+                    let ack = dialog.ack(cseq, local, None);
+                    dialog.local_cseq = cseq;
+                    let bye = dialog.request("BYE", local, &[], None);
+                    self.input(Input::SendStateless { target, bytes: ack });
+                    self.fire(target, Some(bye));
+                } else if msg.status().is_some_and(|s| s >= 300) {
+                    self.calls.clients.remove(&txn);
                 }
             }
             Some(ClientCtx::Fire) | None => {}
@@ -784,7 +810,7 @@ impl Core {
             | Some(ClientCtx::Standalone { server, req }) => {
                 self.respond(server, &req, 408, "Request Timeout", &[]);
             }
-            Some(ClientCtx::Fire) | None => {}
+            Some(ClientCtx::Orphan { .. }) | Some(ClientCtx::Fire) | None => {}
         }
     }
 
@@ -899,10 +925,31 @@ impl Core {
                 .remove(&(l.dialog.call_id.clone(), l.dialog.local_tag.clone()));
         }
         self.calls.invites.remove(&call.a_txn);
+        let ringing: Vec<(ClientTxnId, usize)> = self
+            .calls
+            .clients
+            .iter()
+            .filter_map(|(t, c)| match c {
+                ClientCtx::Leg { call: cid, leg } if *cid == id => Some((*t, *leg)),
+                _ => None,
+            })
+            .collect();
         self.calls.clients.retain(|_, c| match c {
             ClientCtx::Leg { call: cid, .. } | ClientCtx::Relay { call: cid, .. } => *cid != id,
-            ClientCtx::Standalone { .. } | ClientCtx::Fire => true,
+            ClientCtx::Orphan { .. } | ClientCtx::Standalone { .. } | ClientCtx::Fire => true,
         });
+        for (txn, ix) in ringing {
+            let Some(leg) = call.legs.get(ix) else {
+                continue;
+            };
+            if matches!(leg.state, LegState::Trying | LegState::Early) {
+                let cseq = leg.invite.cseq().map_or(1, |c| c.seq);
+                let dialog = Box::new(leg.dialog.clone());
+                self.calls
+                    .clients
+                    .insert(txn, ClientCtx::Orphan { dialog, cseq });
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
