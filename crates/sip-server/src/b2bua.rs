@@ -114,10 +114,10 @@ impl Calls {
     }
 
     pub fn server_terminated(&mut self, txn: ServerTxnId) {
-        if let Some(id) = self.invites.get(&txn) {
-            if !self.calls.contains_key(id) {
-                self.invites.remove(&txn);
-            }
+        if let Some(id) = self.invites.get(&txn)
+            && !self.calls.contains_key(id)
+        {
+            self.invites.remove(&txn);
         }
     }
 }
@@ -669,15 +669,15 @@ impl Core {
         };
         if method == Method::Bye {
             self.respond(txn, &msg, 200, "OK", &[]);
-            if let Some(call) = self.calls.calls.get_mut(&id) {
-                if let Some(d) = dialog_mut(call, other) {
-                    let target = d.target;
-                    let local = self
-                        .transports
-                        .local_addr(target.transport, target.addr.ip());
-                    let bye = d.request("BYE", local, &[], None);
-                    self.fire(target, Some(bye));
-                }
+            if let Some(call) = self.calls.calls.get_mut(&id)
+                && let Some(d) = dialog_mut(call, other)
+            {
+                let target = d.target;
+                let local = self
+                    .transports
+                    .local_addr(target.transport, target.addr.ip());
+                let bye = d.request("BYE", local, &[], None);
+                self.fire(target, Some(bye));
             }
             self.end_call(id);
             return;
@@ -744,12 +744,13 @@ impl Core {
         };
         let tag = origin_dialog.local_tag.clone();
         let target = origin_dialog.target;
-        if req.method_kind() == Method::Invite && (200..300).contains(&code) {
-            if let Some(d) = dialog_mut(call, to) {
-                d.establish(resp);
-                if let Some(cseq) = resp.cseq() {
-                    call.pending_ack = Some((to, cseq.seq));
-                }
+        if req.method_kind() == Method::Invite
+            && (200..300).contains(&code)
+            && let Some(d) = dialog_mut(call, to)
+        {
+            d.establish(resp);
+            if let Some(cseq) = resp.cseq() {
+                call.pending_ack = Some((to, cseq.seq));
             }
         }
         let local = self
@@ -799,10 +800,9 @@ impl Core {
                     .calls
                     .get_mut(&call)
                     .and_then(|c| c.legs.get_mut(leg))
+                    && matches!(l.state, LegState::Trying | LegState::Early)
                 {
-                    if matches!(l.state, LegState::Trying | LegState::Early) {
-                        l.state = LegState::Done(408);
-                    }
+                    l.state = LegState::Done(408);
                 }
                 self.check_all_failed(call);
             }
@@ -879,10 +879,10 @@ impl Core {
 
     /// Sends a request whose outcome does not matter to the call (CANCEL, BYE).
     fn fire(&mut self, target: Target, bytes: Option<Bytes>) {
-        if let Some(b) = bytes {
-            if let Some(txn) = self.send_request(target, b) {
-                self.calls.clients.insert(txn, ClientCtx::Fire);
-            }
+        if let Some(b) = bytes
+            && let Some(txn) = self.send_request(target, b)
+        {
+            self.calls.clients.insert(txn, ClientCtx::Fire);
         }
     }
 

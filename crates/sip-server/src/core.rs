@@ -25,6 +25,9 @@ use crate::util::{random_token, unix_now};
 pub const ALLOW: &str =
     "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, MESSAGE, NOTIFY, REFER";
 
+/// A status, its reason phrase, and an optional header row explaining it.
+type Rejection = (u16, &'static str, Option<(&'static str, String)>);
+
 pub struct Core {
     pub cfg: SipConfig,
     pub txn: Endpoint<Target>,
@@ -149,13 +152,13 @@ impl Core {
         };
         if let Err(e) = self.txn.handle_input(Instant::now(), input) {
             debug!(error = %e, "transaction layer refused input");
-            if let Some((msg, source)) = stateless_target {
-                if msg.method_kind() != Method::Ack {
-                    let b = response_to(&msg, 503, "Service Unavailable", None);
-                    let mut b = b;
-                    b.header("Retry-After", "5");
-                    self.transports.send(source, b.finish_empty());
-                }
+            if let Some((msg, source)) = stateless_target
+                && msg.method_kind() != Method::Ack
+            {
+                let b = response_to(&msg, 503, "Service Unavailable", None);
+                let mut b = b;
+                b.header("Retry-After", "5");
+                self.transports.send(source, b.finish_empty());
             }
         }
         while let Some(out) = self.txn.poll_output() {
@@ -250,10 +253,7 @@ impl Core {
 
     /// Checks that apply before any service looks at a request (RFC 3261 §8.2.1–§8.2.2,
     /// §16.3; RFC 4475 §3.3).
-    fn precheck(
-        &self,
-        msg: &Message,
-    ) -> Option<(u16, &'static str, Option<(&'static str, String)>)> {
+    fn precheck(&self, msg: &Message) -> Option<Rejection> {
         let method = msg.method_kind();
         let uri = msg.uri()?;
         if uri.as_sip().is_none() {
@@ -277,16 +277,16 @@ impl Core {
         if msg.max_forwards() == Some(0) && targets_user && method != Method::Register {
             return Some((483, "Too Many Hops", None));
         }
-        if matches!(method, Method::Invite | Method::Message | Method::Options) {
-            if let Some(enc) = msg.header(HeaderName::ContentEncoding) {
-                if !enc.trim().eq_ignore_ascii_case("identity") && !enc.trim().is_empty() {
-                    return Some((
-                        415,
-                        "Unsupported Media Type",
-                        Some(("Accept-Encoding", "identity".into())),
-                    ));
-                }
-            }
+        if matches!(method, Method::Invite | Method::Message | Method::Options)
+            && let Some(enc) = msg.header(HeaderName::ContentEncoding)
+            && !enc.trim().eq_ignore_ascii_case("identity")
+            && !enc.trim().is_empty()
+        {
+            return Some((
+                415,
+                "Unsupported Media Type",
+                Some(("Accept-Encoding", "identity".into())),
+            ));
         }
         if method == Method::Invite {
             if !msg.body().is_empty() {

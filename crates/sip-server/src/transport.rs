@@ -131,10 +131,10 @@ pub async fn bind_all(
     let mut chosen: HashMap<IpAddr, u16> = HashMap::new();
     for (transport, requested) in &cfg.listen {
         let mut addr = *requested;
-        if addr.port() == 0 {
-            if let Some(p) = chosen.get(&addr.ip()) {
-                addr.set_port(*p);
-            }
+        if addr.port() == 0
+            && let Some(p) = chosen.get(&addr.ip())
+        {
+            addr.set_port(*p);
         }
         let addr = &addr;
         let bind_err = |source| ServerError::Bind {
