@@ -108,7 +108,7 @@ mod tests {
         assert_eq!(super::http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(
             super::http_date(1_795_392_000),
-            "Sun, 22 Nov 2026 00:00:00 GMT"
+            "Mon, 23 Nov 2026 00:00:00 GMT"
         );
     }
 }
