@@ -81,6 +81,8 @@ enum ClientCtx {
     Orphan {
         dialog: Box<Dialog>,
         cseq: u32,
+        /// The CANCEL still owed to a device that has sent no provisional yet.
+        cancel: Option<Bytes>,
     },
     /// An out-of-dialog request relayed for a user (MESSAGE): answer upstream in kind.
     Standalone {
@@ -328,53 +330,67 @@ impl Core {
     }
 
     pub fn on_response(&mut self, txn: ClientTxnId, msg: Message) {
-        let final_resp = msg.status().is_some_and(|s| s >= 200);
-        let ctx = if final_resp && msg.method_kind() != Method::Invite {
-            self.calls.clients.remove(&txn)
-        } else {
-            self.calls.clients.get(&txn).map(|c| match c {
-                ClientCtx::Leg { call, leg } => ClientCtx::Leg {
-                    call: *call,
-                    leg: *leg,
-                },
-                ClientCtx::Relay {
-                    call,
-                    server,
-                    req,
-                    to,
-                } => ClientCtx::Relay {
-                    call: *call,
-                    server: *server,
-                    req: req.clone(),
-                    to: *to,
-                },
-                ClientCtx::Standalone { server, req } => ClientCtx::Standalone {
-                    server: *server,
-                    req: req.clone(),
-                },
-                ClientCtx::Orphan { dialog, cseq } => ClientCtx::Orphan {
-                    dialog: dialog.clone(),
-                    cseq: *cseq,
-                },
-                ClientCtx::Fire => ClientCtx::Fire,
-            })
+        let Some(code) = msg.status() else { return };
+        let Some(ctx) = self.calls.clients.remove(&txn) else {
+            return;
         };
+        let is_final = code >= 200;
         match ctx {
-            Some(ClientCtx::Leg { call, leg }) => self.on_leg_response(call, leg, &msg),
-            Some(ClientCtx::Relay {
+            ClientCtx::Leg { call, leg } => {
+                // INVITE legs stay known: a 2xx may be retransmitted (RFC 6026).
+                self.calls.clients.insert(txn, ClientCtx::Leg { call, leg });
+                self.on_leg_response(call, leg, &msg);
+            }
+            ClientCtx::Relay {
                 call,
                 server,
                 req,
                 to,
-            }) => self.relay_response(call, server, &req, to, &msg),
-            Some(ClientCtx::Standalone { server, req }) => {
-                if let Some(code) = msg.status().filter(|c| *c > 100) {
-                    self.respond(server, &req, code, msg.reason(), &[]);
+            } => {
+                self.relay_response(call, server, &req, to, &msg);
+                if !is_final {
+                    self.calls.clients.insert(
+                        txn,
+                        ClientCtx::Relay {
+                            call,
+                            server,
+                            req,
+                            to,
+                        },
+                    );
                 }
             }
-            Some(ClientCtx::Orphan { mut dialog, cseq }) => {
-                if msg.status().is_some_and(|s| (200..300).contains(&s)) {
-                    self.calls.clients.remove(&txn);
+            ClientCtx::Standalone { server, req } => {
+                if code > 100 {
+                    self.respond(server, &req, code, msg.reason(), &[]);
+                }
+                if !is_final {
+                    self.calls
+                        .clients
+                        .insert(txn, ClientCtx::Standalone { server, req });
+                }
+            }
+            ClientCtx::Orphan {
+                mut dialog,
+                cseq,
+                cancel,
+            } => match code {
+                100..=199 => {
+                    // The call is over: cancel as soon as a provisional allows it (§9.1).
+                    if let Some(c) = cancel {
+                        self.fire(dialog.target, Some(c));
+                    }
+                    let cancel = None;
+                    self.calls.clients.insert(
+                        txn,
+                        ClientCtx::Orphan {
+                            dialog,
+                            cseq,
+                            cancel,
+                        },
+                    );
+                }
+                200..=299 => {
                     dialog.establish(&msg);
                     let target = dialog.target;
                     let local = self
@@ -385,11 +401,14 @@ impl Core {
                     let bye = dialog.request("BYE", local, &[], None);
                     self.input(Input::SendStateless { target, bytes: ack });
                     self.fire(target, Some(bye));
-                } else if msg.status().is_some_and(|s| s >= 300) {
-                    self.calls.clients.remove(&txn);
+                }
+                _ => {}
+            },
+            ClientCtx::Fire => {
+                if !is_final {
+                    self.calls.clients.insert(txn, ClientCtx::Fire);
                 }
             }
-            Some(ClientCtx::Fire) | None => {}
         }
     }
 
@@ -420,8 +439,8 @@ impl Core {
             return;
         };
         match code {
-            100 => {}
-            101..=199 => {
+            100..=199 => {
+                // Any provisional, 100 included, allows a CANCEL (§9.1).
                 if leg.state == LegState::Trying {
                     leg.state = LegState::Early;
                 }
@@ -432,7 +451,7 @@ impl Core {
                     self.fire(target, cancel);
                     return;
                 }
-                if !call.a_final_sent && call.outcome.is_none() {
+                if code > 100 && !call.a_final_sent && call.outcome.is_none() {
                     let bytes = self.a_response(id, msg);
                     let a_txn = call_txn(self, id);
                     if let (Some(b), Some(t)) = (bytes, a_txn) {
@@ -945,9 +964,19 @@ impl Core {
             if matches!(leg.state, LegState::Trying | LegState::Early) {
                 let cseq = leg.invite.cseq().map_or(1, |c| c.seq);
                 let dialog = Box::new(leg.dialog.clone());
-                self.calls
-                    .clients
-                    .insert(txn, ClientCtx::Orphan { dialog, cseq });
+                let cancel = if leg.cancel_pending {
+                    cancel_for(&leg.invite)
+                } else {
+                    None
+                };
+                self.calls.clients.insert(
+                    txn,
+                    ClientCtx::Orphan {
+                        dialog,
+                        cseq,
+                        cancel,
+                    },
+                );
             }
         }
     }
