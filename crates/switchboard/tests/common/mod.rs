@@ -38,12 +38,15 @@ pub const SILENCE: Duration = Duration::from_secs(1);
 pub struct ServerOpts {
     /// Contents of a configuration file (TOML), if any.
     pub config: Option<String>,
+    /// The SIP domain (default [`DOMAIN`]).
+    pub domain: Option<String>,
 }
 
 impl ServerOpts {
     pub fn config(toml: &str) -> ServerOpts {
         ServerOpts {
             config: Some(toml.to_owned()),
+            domain: None,
         }
     }
 }
@@ -53,6 +56,7 @@ pub struct Server {
     child: Option<Child>,
     dir: tempfile::TempDir,
     config: Option<PathBuf>,
+    domain: String,
     /// The SIP address (UDP and TCP share the port).
     pub addr: SocketAddr,
     /// Demo passwords by user name (printed on the first start only).
@@ -72,6 +76,7 @@ impl Server {
             child: None,
             dir,
             config,
+            domain: opts.domain.unwrap_or_else(|| DOMAIN.to_owned()),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             passwords: HashMap::new(),
             starts: 0,
@@ -89,6 +94,11 @@ impl Server {
 
     pub fn default_start() -> Server {
         Server::start(ServerOpts::default())
+    }
+
+    /// The process id, e.g. to read its memory use.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -114,7 +124,7 @@ impl Server {
         cmd.arg("serve")
             .arg("--data")
             .arg(&data)
-            .args(["--sip", "127.0.0.1:0", "--domain", DOMAIN])
+            .args(["--sip", "127.0.0.1:0", "--domain", &self.domain])
             .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
