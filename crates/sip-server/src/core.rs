@@ -393,10 +393,17 @@ impl Core {
     ) -> Option<(String, String)> {
         let is_register = msg.method_kind() == Method::Register;
         let identity = if is_register { msg.to() } else { msg.from() };
-        let (user, host) = identity
+        let Some((user, host)) = identity
             .as_ref()
             .and_then(|n| n.uri.as_sip())
-            .and_then(|u| Some((u.user_unescaped()?, u.host_text.to_owned())))?;
+            .and_then(|u| Some((u.user_unescaped()?, u.host_text.to_owned())))
+        else {
+            // The claimed identity is no SIP user (e.g. `To: isbn:…`, RFC 4475 §3.3.4).
+            let which = if is_register { "To" } else { "From" };
+            let reason = format!("{which} Is Not a SIP User");
+            self.respond(txn, msg, 400, &reason, &[]);
+            return None;
+        };
         let Some(domain) = self.dir.local_domain(&host).map(str::to_owned) else {
             self.respond(txn, msg, 403, "Forbidden", &[]);
             return None;
