@@ -423,3 +423,30 @@ fn busy_callee() {
             .is_none()
     );
 }
+
+/// A phone behind NAT registers a private Contact it cannot be reached at; the INVITE must
+/// still arrive on the address its REGISTER came from (RFC 3581 symmetric response routing,
+/// the binding keeps the source), and the registrar's 200 carries `received`.
+#[test]
+fn natted_device_is_reached_at_its_source_address() {
+    let srv = Server::default_start();
+    let mut bob = Ua::new(&srv, "bob");
+    let private = "<sip:bob@10.255.255.1:5060>";
+    let mut reg = bob
+        .register_request()
+        .header("Contact", private)
+        .header("Expires", "600");
+    reg.via_sent_by = "UDP 10.255.255.1:5060".to_owned();
+    let ok = bob.authenticated(&reg, None);
+    assert_eq!(ok.status(), Some(200));
+    let via = ok.header_values(HeaderName::Via)[0].to_owned();
+    assert!(via.contains("received=127.0.0.1"), "{via}");
+
+    let mut alice = Ua::new(&srv, "alice");
+    let inv = invite_to(&mut alice, "bob").sdp(&sdp("alice", 40000));
+    alice.send_authenticated(&inv, None);
+    let forked = bob
+        .recv_where(WAIT, |m| is_request(m, "INVITE"))
+        .expect("the INVITE should reach the NATed socket");
+    assert_eq!(forked.uri_str(), "sip:bob@10.255.255.1:5060");
+}
