@@ -60,7 +60,8 @@ impl ParseError {
         }
         Some(match self.kind {
             ParseErrorKind::UnsupportedVersion => (505, "Version Not Supported"),
-            ParseErrorKind::TooLarge => (513, "Message Too Large"),
+            // Limits of this server rather than syntax errors (§21.5.14).
+            ParseErrorKind::TooLarge | ParseErrorKind::TooManyHeaders => (513, "Message Too Large"),
             ParseErrorKind::UnknownMethodMismatch => (501, "Not Implemented"),
             _ => (400, "Bad Request"),
         })

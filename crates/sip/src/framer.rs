@@ -165,6 +165,26 @@ mod tests {
     }
 
     #[test]
+    fn split_ping_lf_heads_and_folded_length() {
+        // A ping split across reads is still a ping, not two ignored CRLFs.
+        let mut f = Framer::new(65535);
+        f.push(b"\r\n");
+        assert_eq!(f.next_frame().unwrap(), None);
+        f.push(b"\r");
+        assert_eq!(f.next_frame().unwrap(), None);
+        f.push(b"\n");
+        assert_eq!(f.next_frame().unwrap(), Some(Frame::Ping));
+        // Bare-LF line ends and a folded Content-Length frame as the parser reads them.
+        let lf = b"MESSAGE sip:b@x SIP/2.0\nVia: SIP/2.0/TCP h\nContent-Length:\n 2\n\nhi";
+        f.push(lf);
+        assert_eq!(
+            f.next_frame().unwrap(),
+            Some(Frame::Message(Bytes::from_static(lf)))
+        );
+        assert_eq!(f.pending(), 0);
+    }
+
+    #[test]
     fn missing_length_and_oversize() {
         let mut f = Framer::new(65535);
         f.push(b"OPTIONS sip:x SIP/2.0\r\nVia: x\r\n\r\n");

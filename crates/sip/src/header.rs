@@ -90,6 +90,27 @@ impl HeaderName {
             .map_or(Other, |(_, h)| *h)
     }
 
+    /// The long name of a compact form the stack does not interpret (RFC 3515 `r`, RFC 3892
+    /// `b`, RFC 6665 `u`, RFC 4028 `x`, RFC 3841 `a` `j` `d`, RFC 8224 `y`, RFC 4474 `n`), so
+    /// that [`crate::Message::header_named`] finds `r:` when asked for `Refer-To`.
+    pub fn expand_compact(name: &str) -> Option<&'static str> {
+        if name.len() != 1 {
+            return None;
+        }
+        Some(match name.as_bytes().first().map(u8::to_ascii_lowercase)? {
+            b'r' => "Refer-To",
+            b'b' => "Referred-By",
+            b'u' => "Allow-Events",
+            b'x' => "Session-Expires",
+            b'a' => "Accept-Contact",
+            b'j' => "Reject-Contact",
+            b'd' => "Request-Disposition",
+            b'y' => "Identity",
+            b'n' => "Identity-Info",
+            _ => return None,
+        })
+    }
+
     /// The canonical long form used when printing.
     pub fn as_str(self) -> &'static str {
         use HeaderName::*;

@@ -79,7 +79,7 @@ impl Message {
     pub fn parse(raw: Bytes, framing: Framing, limits: &Limits) -> Result<Message, ParseError> {
         // Decided from the first bytes so that even the cheapest rejections know whether to
         // answer (requests) or drop (responses).
-        let is_request = !raw.starts_with(b"SIP/");
+        let is_request = !starts_with_sip_version(&raw);
         let err = |k| ParseError::new(k, is_request);
         if raw.len() > limits.max_size {
             return Err(err(K::TooLarge));
@@ -200,13 +200,9 @@ impl Message {
             });
         }
         if let Some(mf) = self.header(HeaderName::MaxForwards)
-            && (!(1..=3).contains(&mf.len()) || mf.parse::<u8>().is_err())
+            && parse_max_forwards(mf).is_none()
         {
-            // Leading zeros beyond 3 digits are rare but legal; accept them if <= 255.
-            let v = mf.trim_start_matches('0');
-            if v.len() > 3 || v.parse::<u16>().map_or(true, |n| n > 255) || mf.is_empty() {
-                return Err(K::Invalid(HeaderName::MaxForwards));
-            }
+            return Err(K::Invalid(HeaderName::MaxForwards));
         }
         for v in self.header_values(HeaderName::Contact) {
             ContactValue::parse(v).ok_or(K::Invalid(HeaderName::Contact))?;
@@ -301,6 +297,8 @@ impl Message {
             .find(|(n, raw, _)| {
                 if known == HeaderName::Other {
                     raw.eq_ignore_ascii_case(name)
+                        || HeaderName::expand_compact(raw)
+                            .is_some_and(|l| l.eq_ignore_ascii_case(name))
                 } else {
                     *n == known
                 }
@@ -362,8 +360,7 @@ impl Message {
     /// Max-Forwards, if present and valid.
     pub fn max_forwards(&self) -> Option<u8> {
         self.header(HeaderName::MaxForwards)
-            .and_then(|v| v.trim_start_matches('0').parse::<u16>().ok().or(Some(0)))
-            .and_then(|n| u8::try_from(n).ok())
+            .and_then(parse_max_forwards)
     }
 
     pub fn expires(&self) -> Option<u32> {
@@ -436,7 +433,7 @@ fn parse_start(head: &[u8], line: Range<usize>) -> Result<Start, K> {
     let l = head.get(line.clone()).unwrap_or_default();
     let s = std::str::from_utf8(l).map_err(|_| K::NotUtf8)?;
     let off = line.start;
-    if let Some(rest) = s.strip_prefix("SIP/") {
+    if let Some(rest) = strip_sip_slash(s) {
         let (ver, rest) = rest.split_once(' ').ok_or(K::BadStartLine)?;
         check_version(ver)?;
         let code_txt = rest.get(..3).ok_or(K::BadStartLine)?;
@@ -465,7 +462,7 @@ fn parse_start(head: &[u8], line: Range<usize>) -> Result<Start, K> {
     if m.is_empty() || !m.bytes().all(is_token_char) {
         return Err(K::BadStartLine);
     }
-    let ver = v.strip_prefix("SIP/").ok_or(K::BadStartLine)?;
+    let ver = strip_sip_slash(v).ok_or(K::BadStartLine)?;
     check_version(ver)?;
     let uri = Uri::parse(u).ok_or(K::BadRequestUri)?;
     if uri.as_sip().is_some_and(|s| s.headers.is_some()) {
@@ -478,6 +475,29 @@ fn parse_start(head: &[u8], line: Range<usize>) -> Result<Start, K> {
         method: mstart..mstart + m.len(),
         uri: ustart..ustart + u.len(),
     })
+}
+
+/// `1*DIGIT` up to 255, leading zeros allowed (§20.22).
+fn parse_max_forwards(v: &str) -> Option<u8> {
+    if v.is_empty() || !v.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let v = v.trim_start_matches('0');
+    if v.len() > 3 {
+        return None;
+    }
+    u8::try_from(v.parse::<u16>().unwrap_or(0)).ok()
+}
+
+/// "SIP/" in any case: the SIP-Version string is case-insensitive (§7.1).
+fn strip_sip_slash(s: &str) -> Option<&str> {
+    let (p, rest) = (s.get(..4)?, s.get(4..)?);
+    p.eq_ignore_ascii_case("SIP/").then_some(rest)
+}
+
+fn starts_with_sip_version(raw: &[u8]) -> bool {
+    raw.get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
 }
 
 /// `2.0` (leading zeros tolerated); other well-formed versions are unsupported (505).
@@ -543,6 +563,22 @@ mod tests {
             let e = parse_datagram(msg.into_bytes()).unwrap_err();
             assert_eq!(e.status().unwrap().0, status, "{e:?}");
         }
+        // Leading zeros are fine in Max-Forwards; the SIP-Version is case-insensitive (§7.1).
+        let m = parse_datagram(
+            base.replace("Content-Length", "Max-Forwards: 0000\r\nl")
+                .into_bytes(),
+        );
+        assert_eq!(m.unwrap().max_forwards(), Some(0));
+        let lower = base.replace("SIP/2.0\r\nVia", "sip/2.0\r\nVia");
+        assert!(parse_datagram(lower.into_bytes()).is_ok());
+        let resp = "sip/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n";
+        assert_eq!(
+            parse_datagram(resp.as_bytes().to_vec()).unwrap().status(),
+            Some(200)
+        );
+        let refer = base.replace("Content-Length", "r: <sip:c@example.com>\r\nl");
+        let m = parse_datagram(refer.into_bytes()).unwrap();
+        assert_eq!(m.header_named("refer-to"), Some("<sip:c@example.com>"));
         let e = parse_datagram(&b"SIP/2.0 4294967301 better not break the receiver\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\n"[..]).unwrap_err();
         assert!(e.status().is_none());
     }

@@ -227,9 +227,10 @@ impl<'a> SipUri<'a> {
             _ => hostport,
         };
         if !params.is_empty()
-            && !params
+            && (!params
                 .split(';')
                 .all(|p| !p.is_empty() && valid_escaped(p, is_param_char))
+                || has_repeated_name(params))
         {
             return None;
         }
@@ -265,6 +266,25 @@ impl<'a> SipUri<'a> {
     pub fn user_unescaped(&self) -> Option<String> {
         self.user.map(unescape)
     }
+}
+
+/// §19.1.1: "any given parameter name MUST NOT appear more than once" (names compare
+/// case-insensitively); sorting keeps a long hostile list at n log n.
+fn has_repeated_name(params: &str) -> bool {
+    let mut names: Vec<&str> = params
+        .split(';')
+        .map(|p| p.split('=').next().unwrap_or(""))
+        .collect();
+    let lower = |s: &str| {
+        s.bytes()
+            .map(|c| c.to_ascii_lowercase())
+            .collect::<Vec<u8>>()
+    };
+    names.sort_unstable_by_key(|n| lower(n));
+    names.windows(2).any(|w| match w {
+        [a, b] => a.eq_ignore_ascii_case(b),
+        _ => false,
+    })
 }
 
 /// Finds `name[=value]` in a `sep`-separated parameter list, ignoring case of the name.
@@ -347,6 +367,8 @@ mod tests {
             "sip:%zz@host",
             "sip:host:99999",
             "sip:192.0.2.205060",
+            "sip:x@h;lr;LR",
+            "sip:x@h;transport=tcp;maddr=a;transport=udp",
             "sip:x@host.123",
             "sip:",
             "<sip:x@y>",
