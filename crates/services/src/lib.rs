@@ -7,6 +7,13 @@
 
 pub mod auth;
 pub mod bans;
+pub mod bus;
+pub mod callmode;
+pub mod dir;
 pub mod directory;
+pub mod history;
+pub mod im;
+pub mod perms;
+pub mod provider;
 pub mod registrar;
 pub mod routing;

@@ -61,3 +61,30 @@ mod tests {
         assert_eq!(route_call(true, vec![]), Route::Offline);
     }
 }
+
+/// What the callee's call-handling mode (CAS `config` topic) says to do with a new call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forwarding {
+    /// Ring the callee's devices (the default).
+    RingDevices,
+    /// Forward: a local user (`user@domain`) or a SIP URI.
+    ForwardTo(String),
+    /// Straight to voicemail.
+    Voicemail,
+}
+
+/// Consulted by the SIP face for every call to a local user; implemented by the call
+/// handling service with an in-memory view, so it never waits.
+pub trait CallPolicy: Send + Sync {
+    fn forwarding(&self, callee_aor: &str) -> Forwarding;
+}
+
+/// The policy when no call handling service is configured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RingAlways;
+
+impl CallPolicy for RingAlways {
+    fn forwarding(&self, _callee_aor: &str) -> Forwarding {
+        Forwarding::RingDevices
+    }
+}

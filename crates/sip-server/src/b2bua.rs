@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use services::registrar::aor_key;
-use services::routing::{Route, best_failure, route_call};
+use services::routing::{Forwarding, Route, best_failure, route_call};
 use sip::{HeaderName, Message, Method, response_to};
 use sip_txn::{ClientTxnId, Input, ServerTxnId};
 use store::{Binding, CallRecord};
@@ -171,7 +171,37 @@ impl Core {
             self.respond(txn, &msg, 403, "Relaying Denied", &[]);
             return;
         };
-        let callee_user = uri.user_unescaped().unwrap_or_default();
+        let mut callee_user = uri.user_unescaped().unwrap_or_default();
+        let mut callee_domain = callee_domain;
+        match self
+            .deps
+            .policy
+            .forwarding(&aor_key(&callee_user, &callee_domain))
+        {
+            Forwarding::RingDevices => {}
+            Forwarding::ForwardTo(target) => {
+                // Forwarding to another local user rings that user's devices; other targets
+                // need a trunk, which does not exist yet.
+                let local = target
+                    .trim_start_matches("sip:")
+                    .split_once('@')
+                    .and_then(|(u, d)| Some((u.to_owned(), self.dir.local_domain(d)?.to_owned())));
+                match local {
+                    Some((u, d)) if self.dir.user_exists(&d, &u) => {
+                        callee_user = u;
+                        callee_domain = d;
+                    }
+                    _ => {
+                        self.respond(txn, &msg, 480, "Forwarding Target Unreachable", &[]);
+                        return;
+                    }
+                }
+            }
+            Forwarding::Voicemail => {
+                self.respond(txn, &msg, 480, "Voicemail Unavailable", &[]);
+                return;
+            }
+        }
         let callee = aor_key(&callee_user, &callee_domain);
         let bindings = self.location.lookup(&callee, unix_now());
         let route = route_call(self.dir.user_exists(&callee_domain, &callee_user), bindings);
@@ -896,6 +926,11 @@ impl Core {
         self.end_call(id);
     }
 
+    /// Sends a request whose outcome nobody waits for.
+    pub fn fire_and_forget(&mut self, target: Target, bytes: Bytes) {
+        self.fire(target, Some(bytes));
+    }
+
     /// Sends a request whose outcome does not matter to the call (CANCEL, BYE).
     fn fire(&mut self, target: Target, bytes: Option<Bytes>) {
         if let Some(b) = bytes
@@ -1007,6 +1042,9 @@ impl Core {
             status,
         };
         info!(call_id = %rec.call_id, disposition = %rec.disposition, status = rec.status, "call ended");
+        self.deps
+            .bus
+            .publish(services::bus::BusEvent::CallEnded(rec.clone()));
         let _ = self.persist.send(Persist::Call(rec));
     }
 }

@@ -38,6 +38,7 @@ pub struct Core {
     failures: FailureCounter,
     pub persist: PersistTx,
     pub calls: Calls,
+    pub deps: crate::Deps,
 }
 
 impl Core {
@@ -48,6 +49,7 @@ impl Core {
         bindings: Vec<Binding>,
         bans: BanList,
         persist: PersistTx,
+        deps: crate::Deps,
     ) -> Core {
         let mut location = Location::new(cfg.registrar.clone());
         location.load(bindings);
@@ -60,6 +62,7 @@ impl Core {
             location,
             persist,
             calls: Calls::default(),
+            deps,
             cfg,
         }
     }
@@ -67,6 +70,7 @@ impl Core {
     pub async fn run(
         mut self,
         mut events: mpsc::Receiver<Event>,
+        mut bus: tokio::sync::broadcast::Receiver<services::bus::BusEvent>,
         mut shutdown: oneshot::Receiver<()>,
     ) {
         let mut housekeeping = Instant::now() + Duration::from_secs(30);
@@ -93,6 +97,13 @@ impl Core {
                         }
                     }
                     None => break,
+                },
+                ev = bus.recv() => match ev {
+                    Ok(ev) => self.on_bus(ev),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        warn!(lost = n, "sip core lagged behind the bus");
+                    }
+                    Err(_) => {}
                 },
                 _ = tokio::time::sleep_until(next.max(now).into()) => {}
             }

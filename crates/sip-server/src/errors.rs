@@ -67,7 +67,9 @@ mod tests {
         // LF-only lines and missing rows still get an answer as long as there is a Via.
         let raw = b"INVITE sip:x SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\nCSeq: 1 INVITE\n\n";
         let r = stateless_error(raw, 400, "Bad Request", "missing From").unwrap();
-        assert!(r.starts_with(b"SIP/2.0 400 Bad Request\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"));
+        assert!(
+            r.starts_with(b"SIP/2.0 400 Bad Request\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n")
+        );
         assert!(stateless_error(b"\x00\x01garbage", 400, "Bad Request", "x").is_none());
     }
 }

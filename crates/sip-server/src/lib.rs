@@ -8,6 +8,7 @@
 //! and written behind by a persistence task.
 
 mod b2bua;
+mod bridge;
 mod core;
 mod dialog;
 mod errors;
@@ -18,11 +19,14 @@ mod transport;
 mod util;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use services::auth::AuthConfig;
 use services::bans::BanPolicy;
+use services::bus::Bus;
 use services::registrar::RegistrarConfig;
+use services::routing::CallPolicy;
 use tokio::sync::{mpsc, oneshot};
 
 pub use transport::{Target, Transport};
@@ -77,8 +81,17 @@ impl Running {
     }
 }
 
+/// What the SIP face shares with the rest of the server.
+#[derive(Clone)]
+pub struct Deps {
+    pub store: store::Store,
+    pub bus: Bus,
+    pub policy: Arc<dyn CallPolicy>,
+}
+
 /// Binds every listener, loads users and bindings, and starts serving.
-pub async fn start(cfg: SipConfig, store: store::Store) -> Result<Running, ServerError> {
+pub async fn start(cfg: SipConfig, deps: Deps) -> Result<Running, ServerError> {
+    let store = deps.store.clone();
     let (events_tx, events_rx) = mpsc::channel(65_536);
     let bans = services::bans::BanList::default();
     let transports = transport::bind_all(&cfg, events_tx.clone(), bans.clone()).await?;
@@ -96,9 +109,10 @@ pub async fn start(cfg: SipConfig, store: store::Store) -> Result<Running, Serve
     );
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
     let (done_tx, done_rx) = oneshot::channel();
-    let core = core::Core::new(cfg, transports, directory, bindings, bans, persist);
+    let bus_rx = deps.bus.subscribe();
+    let core = core::Core::new(cfg, transports, directory, bindings, bans, persist, deps);
     tokio::spawn(async move {
-        core.run(events_rx, shutdown_rx).await;
+        core.run(events_rx, bus_rx, shutdown_rx).await;
         let _ = persist_done.await;
         let _ = done_tx.send(());
     });

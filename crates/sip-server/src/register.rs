@@ -35,6 +35,12 @@ impl Core {
             RegisterOutcome::Ok { bindings, changed } => {
                 if changed {
                     info!(aor = %aor, contacts = bindings.len(), "registration updated");
+                    self.deps
+                        .bus
+                        .publish(services::bus::BusEvent::Registration {
+                            aor: aor.clone(),
+                            contacts: bindings.len(),
+                        });
                     let _ = self.persist.send(Persist::Bindings {
                         aor: aor.clone(),
                         bindings: bindings.clone(),

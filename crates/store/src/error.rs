@@ -13,6 +13,12 @@ pub enum StoreError {
     UserExists { domain: String, name: String },
     #[error("no such user {name}@{domain}")]
     NoSuchUser { domain: String, name: String },
+    #[error("no such role {0}")]
+    NoSuchRole(String),
+    #[error("no such {what} {id}")]
+    NotFound { what: &'static str, id: String },
+    #[error("invalid {what}: {why}")]
+    Invalid { what: &'static str, why: String },
     #[error("invalid user name {0:?}: use letters, digits and -_.!~*'()&=+$,;?/")]
     InvalidName(String),
     #[error("invalid domain name {0:?}: use a host name or an IP address")]

@@ -10,8 +10,13 @@
 //! [`Store::all_credentials`]), deciding what is expired beyond the `now` it is given, or any
 //! SIP parsing. It never stores a password, only HA1 values.
 
+mod callmode;
+mod directory;
 mod error;
+mod history;
+mod im;
 mod names;
+mod perms;
 mod sqlite;
 mod types;
 
@@ -19,6 +24,7 @@ use std::path::Path;
 
 pub use error::StoreError;
 pub use names::{validate_domain, validate_user};
+pub use perms::RoleGrants;
 pub use types::{Binding, CallRecord, Credentials};
 
 /// Shorthand for this crate's results.

@@ -97,8 +97,14 @@ pub struct CallsConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
-    /// CAS API address (not served yet).
+    /// CAS API address.
     pub listen: SocketAddr,
+    /// Seconds without a request or poll after which a CAS session ends.
+    pub session_idle_timeout: u32,
+    /// Milliseconds a plug-in has to answer a request.
+    pub plugin_timeout_ms: u32,
+    /// Largest accepted request body in bytes.
+    pub max_body: u32,
 }
 
 /// One thing wrong with a configuration, located by its dotted key path.
@@ -212,6 +218,9 @@ impl Config {
             ("auth.ban_duration", self.auth.ban_duration),
             ("calls.ring_timeout", self.calls.ring_timeout),
             ("calls.max_call_duration", self.calls.max_call_duration),
+            ("http.session_idle_timeout", self.http.session_idle_timeout),
+            ("http.plugin_timeout_ms", self.http.plugin_timeout_ms),
+            ("http.max_body", self.http.max_body),
         ];
         for (key, value) in positive {
             require(value > 0, key, "must be greater than 0".into());

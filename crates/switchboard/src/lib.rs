@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 mod csv;
 pub mod serve;
+pub mod servers;
 pub mod sip;
 
 pub use config::{Config, ConfigProblem, ListenEntry, ListenSpec, TransportKind};

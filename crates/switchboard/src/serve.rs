@@ -39,7 +39,7 @@ pub async fn run(
         data_dir = %config.server.data_dir.display(),
         "starting"
     );
-    crate::sip::run(&config, store).await
+    crate::servers::run(&config, store).await
 }
 
 /// Command-line flags win over the file.
@@ -98,9 +98,19 @@ async fn create_demo(store: &store::Store, domain: &str) -> anyhow::Result<()> {
         .import_users(domain, &users)
         .await
         .context("cannot create the demo users")?;
+    // The first demo user administers the demo (CAS `admin` topic).
+    store
+        .set_user_role(domain, DEMO_USERS[0], "admin")
+        .await
+        .context("cannot make the first demo user an administrator")?;
     tracing::info!(domain, users = users.len(), "created demo domain and users");
     for (name, password) in &users {
-        println!("demo user {name}@{domain} password {password}");
+        let role = if name == DEMO_USERS[0] {
+            "admin"
+        } else {
+            "user"
+        };
+        println!("demo user {name}@{domain} password {password} role {role}");
     }
     Ok(())
 }

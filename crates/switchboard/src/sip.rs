@@ -1,5 +1,4 @@
-//! Starts the SIP face with the configured settings, prints one machine-readable line per
-//! bound listener, and runs until SIGINT/SIGTERM.
+//! The SIP face's settings, from the configuration file.
 
 use std::time::Duration;
 
@@ -50,30 +49,4 @@ pub fn sip_config(config: &Config) -> SipConfig {
         max_call_duration: secs(config.calls.max_call_duration),
         directory_refresh: Duration::from_secs(5),
     }
-}
-
-pub async fn run(config: &Config, store: store::Store) -> anyhow::Result<()> {
-    let running = sip_server::start(sip_config(config), store).await?;
-    for (t, addr) in &running.listeners {
-        println!("listening sip {} {addr}", t.as_str());
-    }
-    wait_for_signal().await;
-    tracing::info!("shutting down");
-    running.shutdown().await;
-    Ok(())
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

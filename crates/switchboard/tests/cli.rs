@@ -259,8 +259,8 @@ fn unknown_key_is_rejected() {
     assert!(text(&out.stderr).contains("sip.listen_on: unknown key"));
 }
 
-/// Starts `serve` and returns the demo-user lines it printed. Stops reading at three such
-/// lines or at end of output, then stops the server it started.
+/// Starts `serve` and returns the demo-user lines it printed before it was up, then stops the
+/// server it started.
 fn serve_demo_lines(data: &str) -> std::io::Result<Vec<String>> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["serve", "--data", data, "--domain", "example.net"])
@@ -270,11 +270,12 @@ fn serve_demo_lines(data: &str) -> std::io::Result<Vec<String>> {
         .stderr(Stdio::null())
         .spawn()?;
     let stdout = child.stdout.take().ok_or(std::io::ErrorKind::BrokenPipe)?;
+    // `listening http` is the last line `serve` prints once it is up.
     let lines: Vec<String> = BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
+        .take_while(|l| !l.starts_with("listening http "))
         .filter(|l| l.starts_with("demo user "))
-        .take(3)
         .collect();
     let _ = child.kill();
     let _ = child.wait();
@@ -291,9 +292,13 @@ fn serve_creates_demo_users_once() {
     let store = rt.block_on(Store::open(dir.path())).unwrap();
     for (line, user) in lines.iter().zip(["alice", "bob", "carol"]) {
         let prefix = format!("demo user {user}@example.net password ");
-        let password = line
+        let rest = line
             .strip_prefix(&prefix)
             .unwrap_or_else(|| panic!("{line}"));
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        let role = if user == "alice" { "admin" } else { "user" };
+        assert_eq!(words[1..], ["role", role], "{line}");
+        let password = words[0];
         assert_eq!(password.len(), 12);
         assert!(password.chars().all(|c| c.is_ascii_alphanumeric()));
         let creds = rt

@@ -36,5 +36,5 @@ fn switchboard_example_is_the_default() {
         .map(|section| section.as_table().unwrap().len())
         .sum();
     assert_eq!(table.len(), 6, "sections");
-    assert_eq!(keys, 4 + 3 + 4 + 6 + 2 + 1, "keys");
+    assert_eq!(keys, 4 + 3 + 4 + 7 + 2 + 4, "keys");
 }

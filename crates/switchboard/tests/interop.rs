@@ -5,6 +5,13 @@
 //! The peers must be installed (`apt-get install sip-tester baresip-core`); a missing peer
 //! fails the test unless `SWITCHBOARD_SKIP_INTEROP=1` is set.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::path::PathBuf;

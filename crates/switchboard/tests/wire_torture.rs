@@ -6,6 +6,13 @@
 //! The messages name foreign hosts, so the tests re-run themselves inside a private network
 //! namespace with only loopback (`unshare -n`) when they can; nothing leaves the machine.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -158,12 +165,12 @@ fn rfc4475_messages_over_the_wire() {
     let mut seen = std::collections::HashSet::new();
     for (i, row) in expectations(&dir).iter().enumerate() {
         let bytes = std::fs::read(dir.join(&row.file)).unwrap();
-        if let Some(key) = txn_key(&bytes) {
-            if !seen.insert(key) {
-                // A fresh server, so this message is not a retransmission of an earlier one.
-                server.restart();
-                seen.clear();
-            }
+        if let Some(key) = txn_key(&bytes)
+            && !seen.insert(key)
+        {
+            // A fresh server, so this message is not a retransmission of an earlier one.
+            server.restart();
+            seen.clear();
         }
         let is_response = bytes.starts_with(b"SIP/");
         let text = String::from_utf8_lossy(&bytes).to_ascii_lowercase();

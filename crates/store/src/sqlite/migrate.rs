@@ -9,7 +9,23 @@ use super::BEGIN_WRITE;
 use crate::{Result, StoreError};
 
 /// `(version, sql)` in ascending order. Released entries are never edited, only appended.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_permissions.sql"),
+    ),
+    (
+        3,
+        include_str!("../../migrations/sqlite/0003_directory.sql"),
+    ),
+    (
+        4,
+        include_str!("../../migrations/sqlite/0004_call_handling.sql"),
+    ),
+    (5, include_str!("../../migrations/sqlite/0005_history.sql")),
+    (6, include_str!("../../migrations/sqlite/0006_im.sql")),
+];
 
 pub(super) async fn run(pool: &SqlitePool) -> Result<()> {
     sqlx::raw_sql(

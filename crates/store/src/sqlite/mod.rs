@@ -68,6 +68,11 @@ impl Db {
         Db::migrated(pool).await
     }
 
+    /// The pool, for the feature modules of this crate (`crate::perms`, …).
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     async fn migrated(pool: SqlitePool) -> Result<Db> {
         migrate::run(&pool).await?;
         Ok(Db { pool })

@@ -83,6 +83,9 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080),
+            session_idle_timeout: 300,
+            plugin_timeout_ms: 5000,
+            max_body: 1 << 20,
         }
     }
 }

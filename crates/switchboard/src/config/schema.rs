@@ -71,7 +71,15 @@ const SCHEMA: &[(&str, &[(&str, Kind)])] = &[
         "calls",
         &[("ring_timeout", U32), ("max_call_duration", U32)],
     ),
-    ("http", &[("listen", Kind::Parsed(socket_addr))]),
+    (
+        "http",
+        &[
+            ("listen", Kind::Parsed(socket_addr)),
+            ("session_idle_timeout", U32),
+            ("plugin_timeout_ms", U32),
+            ("max_body", U32),
+        ],
+    ),
 ];
 
 /// Reports every unknown key and every badly typed or unparsable value, removing each one

@@ -10,6 +10,8 @@
     clippy::indexing_slicing
 )]
 
+pub mod cas;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -59,6 +61,8 @@ pub struct Server {
     domain: String,
     /// The SIP address (UDP and TCP share the port).
     pub addr: SocketAddr,
+    /// The CAS HTTP API address.
+    pub http: SocketAddr,
     /// Demo passwords by user name (printed on the first start only).
     pub passwords: HashMap<String, String>,
     starts: u32,
@@ -78,6 +82,7 @@ impl Server {
             config,
             domain: opts.domain.unwrap_or_else(|| DOMAIN.to_owned()),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
             passwords: HashMap::new(),
             starts: 0,
         };
@@ -124,7 +129,14 @@ impl Server {
         cmd.arg("serve")
             .arg("--data")
             .arg(&data)
-            .args(["--sip", "127.0.0.1:0", "--domain", &self.domain])
+            .args([
+                "--sip",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--domain",
+                &self.domain,
+            ])
             .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -143,8 +155,8 @@ impl Server {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(10);
-        let (mut udp, mut tcp) = (None, None);
-        while udp.is_none() || tcp.is_none() {
+        let (mut udp, mut tcp, mut http) = (None, None, None);
+        while udp.is_none() || tcp.is_none() || http.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match rx.recv_timeout(left) {
                 Ok(l) => l,
@@ -155,18 +167,20 @@ impl Server {
             };
             let words: Vec<&str> = line.split_whitespace().collect();
             match words.as_slice() {
-                ["demo", "user", who, "password", pw] => {
+                ["demo", "user", who, "password", pw, ..] => {
                     let name = who.split('@').next().unwrap_or_default();
                     self.passwords.insert(name.to_owned(), (*pw).to_owned());
                 }
                 ["listening", "sip", "udp", a] => udp = Some(a.parse::<SocketAddr>().unwrap()),
                 ["listening", "sip", "tcp", a] => tcp = Some(a.parse::<SocketAddr>().unwrap()),
+                ["listening", "http", a] => http = Some(a.parse::<SocketAddr>().unwrap()),
                 _ => {}
             }
         }
         let (udp, tcp) = (udp.unwrap(), tcp.unwrap());
         assert_eq!(udp, tcp, "UDP and TCP should share the port");
         self.addr = udp;
+        self.http = http.unwrap();
     }
 
     /// Stops the server with SIGTERM and waits for it to exit (bounded).

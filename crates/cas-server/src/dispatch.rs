@@ -1,0 +1,433 @@
+//! From a decoded message to its reply: session handling, validation against the catalogue,
+//! the permission check, the provider (built-in or plug-in), async completion, bulk modes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cas_proto::catalogue::{FieldKind as K, opt, req};
+use cas_proto::{
+    BulkMode, CasError, ErrorCode, Event, MessageSpec, Object, Reply, Request, TopicSpec,
+};
+use serde_json::{Value, json};
+use services::bus::{Audience, Bus, BusEvent};
+use services::perms::Permissions;
+use services::provider::{Caller, Outcome, Provider};
+use store::Store;
+use tokio::sync::mpsc;
+use tracing::debug;
+
+use crate::CasConfig;
+use crate::builtin::{session, sub};
+use crate::hub::{Hub, SessionInfo};
+use crate::plugin::PluginHost;
+
+/// Bulk requests are bounded so one message cannot occupy the server.
+const MAX_BULK: usize = 100;
+
+pub static BULK_SPEC: TopicSpec = TopicSpec {
+    topic: "bulk",
+    doc: "Several requests in one message. `mode`: `bulk` returns every reply in `replies`; \
+          `serial` replies `pending: true` and sends each reply as its own message as it \
+          completes; `mixed` returns the synchronous replies now and the asynchronous ones \
+          later as events. One failing request never hides the others' results.",
+    restricted: true,
+    messages: &[MessageSpec {
+        message: "bulk",
+        action: None,
+        fields: &[
+            opt("mode", K::Str, "`bulk` (default), `serial` or `mixed`"),
+            req("requests", K::List, "the messages, at most 100"),
+        ],
+        doc: "Runs the requests in order.",
+        reply: "`replies` (bulk, mixed) or `pending: true` and `count` (serial)",
+        is_async: false,
+    }],
+    events: &[],
+    actions: &[],
+};
+
+/// How a client is connected, for where its session's messages go.
+#[derive(Clone)]
+pub enum Channel {
+    Http,
+    Ws(mpsc::UnboundedSender<Object>),
+}
+
+pub struct Cas {
+    pub(crate) cfg: CasConfig,
+    pub(crate) default_domain: String,
+    pub(crate) store: Store,
+    pub(crate) perms: Permissions,
+    pub(crate) bus: Bus,
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) providers: HashMap<&'static str, Arc<dyn Provider>>,
+    pub(crate) plugins: PluginHost,
+}
+
+/// The reply to one message and the session it ran in (a login creates one).
+pub struct Handled {
+    pub reply: Object,
+    pub session: Option<SessionInfo>,
+}
+
+fn token() -> String {
+    use rand::Rng as _;
+    let mut b = [0u8; 24];
+    rand::thread_rng().fill(&mut b);
+    sip::digest::hex(&b)
+}
+
+impl Cas {
+    pub(crate) fn new(
+        cfg: CasConfig,
+        store: Store,
+        bus: Bus,
+        perms: Permissions,
+        providers: HashMap<&'static str, Arc<dyn Provider>>,
+    ) -> Cas {
+        let hub = Hub::new(cfg.session_idle);
+        Cas {
+            default_domain: cfg.domain.to_ascii_lowercase(),
+            plugins: PluginHost::new(cfg.plugin_timeout),
+            cfg,
+            store,
+            perms,
+            bus,
+            hub,
+            providers,
+        }
+    }
+
+    /// Bus listener (notices, permission changes) and the idle-session sweeper.
+    pub(crate) fn spawn_background(self: &Arc<Self>, bus: Bus) {
+        let cas = self.clone();
+        let mut rx = bus.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(ev) => cas.on_bus(ev).await,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(lost = n, "CAS bus listener lagged");
+                    }
+                    Err(_) => return,
+                }
+            }
+        });
+        let hub = self.hub.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let n = hub.sweep();
+                if n > 0 {
+                    debug!(sessions = n, "idle sessions expired");
+                }
+            }
+        });
+    }
+
+    async fn on_bus(&self, ev: BusEvent) {
+        match ev {
+            BusEvent::Notice {
+                topic,
+                key,
+                audience,
+                event,
+                always,
+            } => {
+                let users = match &audience {
+                    Audience::Users(u) => Some(u.as_slice()),
+                    Audience::All => None,
+                };
+                let event = Event::build(
+                    &topic,
+                    event
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("event"),
+                    event.clone(),
+                );
+                self.hub
+                    .notice(&topic, key.as_deref(), users, &event, always);
+            }
+            BusEvent::PermissionsChanged { role } => {
+                for id in self.hub.sessions_with_role(&role) {
+                    self.hub.deliver(id, self.permissions_event(&role));
+                }
+            }
+            BusEvent::UserRoleChanged { user } => {
+                let Some((name, domain)) = user.split_once('@') else {
+                    return;
+                };
+                let Ok(role) = self.perms.role_of(domain, name).await else {
+                    return;
+                };
+                for id in self.hub.sessions_of(&user) {
+                    self.hub.set_role(id, &role);
+                    self.hub.deliver(id, self.permissions_event(&role));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn permissions_event(&self, role: &str) -> Object {
+        let mut o = Object::new();
+        o.insert("role".into(), json!(role));
+        o.insert("permissions".into(), json!(self.perms.of_role(role).list()));
+        Event::build("permissions", "changed", o)
+    }
+
+    /// Handles one message from a client.
+    pub async fn handle(
+        self: &Arc<Self>,
+        session: Option<SessionInfo>,
+        value: Value,
+        chan: Channel,
+    ) -> Handled {
+        let req = match Request::from_value(value.clone()) {
+            Ok(r) => r,
+            Err(e) => {
+                return Handled {
+                    reply: Reply::error_for_raw(&value, &e),
+                    session,
+                };
+            }
+        };
+        if req.topic == "session" && req.message == "login" {
+            return self.login(&req, chan).await;
+        }
+        let Some(current) = session.as_ref().and_then(|s| self.hub.touch(s.id)) else {
+            let e = CasError::new(
+                ErrorCode::NotLoggedIn,
+                "log in first (session.login), or the session expired",
+            );
+            return Handled {
+                reply: Reply::error(Some(&req), &e),
+                session: None,
+            };
+        };
+        let reply = if req.is_bulk() {
+            self.bulk(&current, &req).await
+        } else {
+            self.run_one(&current, &req).await
+        };
+        if req.topic == "session" && req.message == "logout" {
+            self.hub.end(current.id);
+            return Handled {
+                reply,
+                session: None,
+            };
+        }
+        Handled {
+            reply,
+            session: Some(current),
+        }
+    }
+
+    async fn login(self: &Arc<Self>, req: &Request, chan: Channel) -> Handled {
+        match self.check_login(req).await {
+            Ok((user, domain, role)) => {
+                let (tok, ws) = match chan {
+                    Channel::Http => (Some(token()), None),
+                    Channel::Ws(tx) => (None, Some(tx)),
+                };
+                let info = self.hub.create(&user, &domain, &role, tok.clone(), ws);
+                self.bus.publish(BusEvent::SessionStarted {
+                    user: format!("{user}@{domain}"),
+                });
+                let mut body = self.session_body(&info);
+                if let Some(t) = tok {
+                    body.insert("session".into(), json!(t));
+                }
+                Handled {
+                    reply: Reply::ok(req, body),
+                    session: Some(info),
+                }
+            }
+            Err(e) => Handled {
+                reply: Reply::error(Some(req), &e),
+                session: None,
+            },
+        }
+    }
+
+    /// One (non-bulk) request of a logged-in session; errors become error replies.
+    pub(crate) async fn run_one(self: &Arc<Self>, s: &SessionInfo, req: &Request) -> Object {
+        match self.try_one(s, req, true).await {
+            Ok(Outcome::Done(body)) => Reply::ok(req, body),
+            Ok(Outcome::Pending(fut)) => {
+                let hub = self.hub.clone();
+                let (id, r) = (s.id, req.clone());
+                tokio::spawn(async move {
+                    let result = fut.await;
+                    hub.deliver(id, Event::completion(&r, result));
+                });
+                Reply::pending(req)
+            }
+            Err(e) => {
+                if e.code == ErrorCode::Internal {
+                    tracing::error!(topic = %req.topic, message = %req.message, "internal error");
+                }
+                Reply::error(Some(req), &e)
+            }
+        }
+    }
+
+    async fn try_one(
+        self: &Arc<Self>,
+        s: &SessionInfo,
+        req: &Request,
+        subscribe_ok: bool,
+    ) -> Result<Outcome, CasError> {
+        let caller = Caller {
+            user: s.user.clone(),
+            domain: s.domain.clone(),
+            perms: self.perms.of_role(&s.role),
+            session: s.id,
+        };
+        let result = match req.topic.as_str() {
+            "session" => self.session_message(s, req),
+            "sub" => self.sub_message(s, req),
+            "bulk" => Err(CasError::bad_request("bulk requests cannot be nested")),
+            topic => match self.providers.get(topic) {
+                Some(p) => {
+                    let spec = p.spec().message(&req.message).ok_or_else(|| {
+                        CasError::not_found(format!("unknown message {topic}.{}", req.message))
+                    })?;
+                    spec.validate(req)?;
+                    if let Some(action) = spec.action {
+                        caller.require(action)?;
+                    }
+                    p.handle(&caller, req).await
+                }
+                None => match self.plugins.owner(topic) {
+                    Some(_) => self.plugins.call(&caller, req).await.map(Outcome::Done),
+                    None => Err(CasError::not_found(format!("unknown topic '{topic}'"))),
+                },
+            },
+        };
+        if result.is_ok() && req.subscribe && subscribe_ok {
+            self.hub.subscribe(s.id, &req.topic, None);
+        }
+        result
+    }
+
+    fn session_message(&self, s: &SessionInfo, req: &Request) -> Result<Outcome, CasError> {
+        let spec = session::SPEC.message(&req.message).ok_or_else(|| {
+            CasError::not_found(format!("unknown message session.{}", req.message))
+        })?;
+        spec.validate(req)?;
+        match req.message.as_str() {
+            "info" => Ok(Outcome::Done(self.session_body(s))),
+            _ => Ok(Outcome::Done(Object::new())),
+        }
+    }
+
+    fn sub_message(&self, s: &SessionInfo, req: &Request) -> Result<Outcome, CasError> {
+        let spec = sub::SPEC
+            .message(&req.message)
+            .ok_or_else(|| CasError::not_found(format!("unknown message sub.{}", req.message)))?;
+        spec.validate(req)?;
+        let key = req.opt_str("key")?;
+        match req.message.as_str() {
+            "subscribe" => {
+                let to = req.str("to")?;
+                let known = self.providers.contains_key(to)
+                    || self.plugins.owner(to).is_some()
+                    || to == "permissions";
+                if !known {
+                    return Err(CasError::not_found(format!("unknown topic '{to}'")));
+                }
+                self.hub.subscribe(s.id, to, key);
+            }
+            "unsubscribe" if !self.hub.unsubscribe(s.id, req.str("to")?, key) => {
+                return Err(CasError::not_found("no such subscription"));
+            }
+            _ => {}
+        }
+        let list: Vec<Value> = self
+            .hub
+            .subscriptions(s.id)
+            .into_iter()
+            .map(|(to, key)| json!({"to": to, "key": key}))
+            .collect();
+        let mut o = Object::new();
+        o.insert("subscriptions".into(), Value::Array(list));
+        Ok(Outcome::Done(o))
+    }
+
+    async fn bulk(self: &Arc<Self>, s: &SessionInfo, req: &Request) -> Object {
+        let parsed = BULK_SPEC
+            .messages
+            .first()
+            .map_or(Ok(()), |m| m.validate(req))
+            .and_then(|_| req.bulk());
+        let (mode, items) = match parsed {
+            Ok(x) => x,
+            Err(e) => return Reply::error(Some(req), &e),
+        };
+        if items.len() > MAX_BULK {
+            let e = CasError::new(
+                ErrorCode::TooLarge,
+                format!("at most {MAX_BULK} requests in one bulk"),
+            );
+            return Reply::error(Some(req), &e);
+        }
+        let mut body = Object::new();
+        match mode {
+            BulkMode::Bulk => {
+                let mut replies = Vec::with_capacity(items.len());
+                for raw in items {
+                    replies.push(Value::Object(self.element(s, raw, true).await));
+                }
+                body.insert("replies".into(), Value::Array(replies));
+            }
+            BulkMode::Serial => {
+                body.insert("pending".into(), json!(true));
+                body.insert("count".into(), json!(items.len()));
+                let cas = self.clone();
+                let s = s.clone();
+                tokio::spawn(async move {
+                    for raw in items {
+                        let r = cas.element(&s, raw, true).await;
+                        cas.hub.deliver(s.id, r);
+                    }
+                });
+            }
+            BulkMode::Mixed => {
+                let mut replies = Vec::with_capacity(items.len());
+                for raw in items {
+                    replies.push(Value::Object(self.element(s, raw, false).await));
+                }
+                body.insert("replies".into(), Value::Array(replies));
+            }
+        }
+        Reply::ok(req, body)
+    }
+
+    /// One bulk element. `wait` resolves asynchronous requests in place; otherwise they reply
+    /// `pending` and complete as events.
+    async fn element(self: &Arc<Self>, s: &SessionInfo, raw: Value, wait: bool) -> Object {
+        let r = match Request::from_value(raw.clone()) {
+            Ok(r) => r,
+            Err(e) => return Reply::error_for_raw(&raw, &e),
+        };
+        if r.topic == "session" && r.message != "info" {
+            let e =
+                CasError::bad_request("session.login and session.logout cannot be bulk elements");
+            return Reply::error(Some(&r), &e);
+        }
+        if !wait {
+            return self.run_one(s, &r).await;
+        }
+        match self.try_one(s, &r, true).await {
+            Ok(Outcome::Done(b)) => Reply::ok(&r, b),
+            Ok(Outcome::Pending(fut)) => match fut.await {
+                Ok(b) => Reply::ok(&r, b),
+                Err(e) => Reply::error(Some(&r), &e),
+            },
+            Err(e) => Reply::error(Some(&r), &e),
+        }
+    }
+}

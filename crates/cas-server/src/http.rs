@@ -1,0 +1,253 @@
+//! HTTP routes: `POST /cas` (JSON or XML, answered in kind), `GET /cas/events` (long-poll),
+//! `GET /cas/ws` (WebSocket), `GET /cas/plugin` (plug-ins), `GET /cas/openapi.json`.
+//! Every error is a 4xx/5xx with an error body in the client's format; nothing panics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use cas_proto::{CasError, ErrorCode, Format, Limits, Object, Reply, decode, encode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::Cas;
+use crate::dispatch::Channel;
+use crate::hub::SessionInfo;
+
+pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+pub fn router(cas: Arc<Cas>) -> Router {
+    Router::new()
+        .route("/cas", post(post_cas))
+        .route("/cas/events", get(events))
+        .route("/cas/ws", get(ws_upgrade))
+        .route("/cas/plugin", get(plugin_upgrade))
+        .route("/cas/openapi.json", get(openapi))
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(cas)
+}
+
+fn respond(format: Format, status: StatusCode, body: &Object) -> Response {
+    let bytes = encode(&Value::Object(body.clone()), format);
+    (
+        status,
+        [(header::CONTENT_TYPE, format.content_type())],
+        bytes,
+    )
+        .into_response()
+}
+
+fn error_response(format: Format, e: &CasError) -> Response {
+    let status = StatusCode::from_u16(e.code.code()).unwrap_or(StatusCode::BAD_REQUEST);
+    respond(format, status, &Reply::error(None, e))
+}
+
+/// The answer format: Accept if it names one, else the request's.
+fn answer_format(headers: &HeaderMap, request: Option<Format>) -> Format {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split(',').find_map(Format::from_content_type))
+        .or(request)
+        .unwrap_or(Format::Json)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+async fn post_cas(State(cas): State<Arc<Cas>>, headers: HeaderMap, body: Body) -> Response {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let req_format = Format::from_content_type(ct);
+    let format = answer_format(&headers, req_format);
+    let Some(req_format) = req_format else {
+        let e = CasError::new(
+            ErrorCode::UnsupportedFormat,
+            format!("Content-Type {ct:?} is neither application/json nor application/xml"),
+        );
+        return error_response(format, &e);
+    };
+    let limit = cas.cfg.max_body;
+    let bytes = match axum::body::to_bytes(body, limit + 1).await {
+        Ok(b) if b.len() <= limit => b,
+        _ => {
+            let e = CasError::new(
+                ErrorCode::TooLarge,
+                format!("body exceeds the limit of {limit} bytes"),
+            );
+            return error_response(format, &e);
+        }
+    };
+    let limits = Limits {
+        max_bytes: limit,
+        ..Limits::default()
+    };
+    let value = match decode(&bytes, req_format, &limits) {
+        Ok(v) => v,
+        Err(e) => return error_response(format, &e),
+    };
+    let session = match bearer(&headers) {
+        Some(t) => match cas.hub.by_token(t) {
+            Some(s) => Some(s),
+            None => {
+                let e = CasError::new(ErrorCode::NotLoggedIn, "unknown or expired session token");
+                return error_response(format, &e);
+            }
+        },
+        None => None,
+    };
+    let handled = cas.handle(session, value, Channel::Http).await;
+    let mut reply = handled.reply;
+    if let Some(s) = &handled.session {
+        cas.hub.stamp(s.id, &mut reply);
+    }
+    let code = reply.get("response").and_then(Value::as_u64).unwrap_or(0);
+    let status = if code == 0 {
+        StatusCode::OK
+    } else {
+        u16::try_from(code)
+            .ok()
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .unwrap_or(StatusCode::BAD_REQUEST)
+    };
+    respond(format, status, &reply)
+}
+
+#[derive(Deserialize)]
+struct PollParams {
+    timeout: Option<u64>,
+}
+
+async fn events(
+    State(cas): State<Arc<Cas>>,
+    headers: HeaderMap,
+    params: Result<Query<PollParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let format = answer_format(&headers, None);
+    let Ok(Query(params)) = params else {
+        return error_response(
+            format,
+            &CasError::bad_request("timeout must be a number of seconds"),
+        );
+    };
+    let Some(s) = bearer(&headers).and_then(|t| cas.hub.by_token(t)) else {
+        return error_response(
+            format,
+            &CasError::new(
+                ErrorCode::NotLoggedIn,
+                "log in first; send the token as Authorization: Bearer",
+            ),
+        );
+    };
+    let timeout = Duration::from_secs(params.timeout.unwrap_or(30).min(120));
+    let Some(events) = cas.hub.poll(s.id, timeout).await else {
+        return error_response(
+            format,
+            &CasError::new(ErrorCode::NotLoggedIn, "the session ended"),
+        );
+    };
+    let mut body = Object::new();
+    body.insert("topic".into(), json!("session"));
+    body.insert("message".into(), json!("events"));
+    body.insert("response".into(), json!(0));
+    body.insert(
+        "events".into(),
+        Value::Array(events.into_iter().map(Value::Object).collect()),
+    );
+    respond(format, StatusCode::OK, &body)
+}
+
+async fn ws_upgrade(State(cas): State<Arc<Cas>>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(cas.cfg.max_body)
+        .on_upgrade(move |socket| ws_session(cas, socket))
+}
+
+async fn plugin_upgrade(State(cas): State<Arc<Cas>>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(cas.cfg.max_body)
+        .on_upgrade(move |socket| crate::plugin::serve(cas, socket))
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn not_found() -> Response {
+    error_response(
+        Format::Json,
+        &CasError::not_found("no such route; the API is POST /cas"),
+    )
+}
+
+/// One WebSocket client: requests and replies both ways, events pushed as they happen.
+async fn ws_session(cas: Arc<Cas>, mut socket: WebSocket) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Object>();
+    let mut session: Option<SessionInfo> = None;
+    let mut format = Format::Json;
+    let limits = Limits {
+        max_bytes: cas.cfg.max_body,
+        ..Limits::default()
+    };
+    loop {
+        tokio::select! {
+            out = rx.recv() => {
+                let Some(msg) = out else { break };
+                if send(&mut socket, format, &msg).await.is_err() {
+                    break;
+                }
+            }
+            inc = socket.recv() => {
+                let text = match inc {
+                    Some(Ok(Message::Text(t))) => t.as_str().to_owned(),
+                    Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => continue,
+                };
+                format = if text.trim_start().starts_with('<') { Format::Xml } else { Format::Json };
+                let reply = match decode(text.as_bytes(), format, &limits) {
+                    Ok(value) => {
+                        let handled = cas.handle(session.clone(), value, Channel::Ws(tx.clone())).await;
+                        let ended = session.is_some() && handled.session.is_none();
+                        session = handled.session;
+                        let mut r = handled.reply;
+                        if let Some(s) = &session {
+                            cas.hub.stamp(s.id, &mut r);
+                        }
+                        if ended {
+                            let _ = send(&mut socket, format, &r).await;
+                            break;
+                        }
+                        r
+                    }
+                    Err(e) => Reply::error(None, &e),
+                };
+                if send(&mut socket, format, &reply).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(s) = session {
+        cas.hub.end(s.id);
+    }
+}
+
+async fn send(socket: &mut WebSocket, format: Format, msg: &Object) -> Result<(), axum::Error> {
+    let bytes = encode(&Value::Object(msg.clone()), format);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    socket.send(Message::Text(text.into())).await
+}

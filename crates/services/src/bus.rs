@@ -1,0 +1,83 @@
+//! The in-process event bus: reactions across services and faces go through it (GUIDE.md
+//! rule 3). A cluster implementation (NATS) can sit behind the same API later.
+
+use cas_proto::Object;
+use store::CallRecord;
+use tokio::sync::broadcast;
+
+/// Who a CAS notice is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// The sessions of these users (`user@domain`) that subscribed to the topic.
+    Users(Vec<String>),
+    /// Every session subscribed to the topic.
+    All,
+}
+
+/// Everything that crosses service boundaries.
+#[derive(Debug, Clone)]
+pub enum BusEvent {
+    /// An event for CAS sessions subscribed to `topic` (and `key`, when the subscription
+    /// names one).
+    Notice {
+        topic: String,
+        key: Option<String>,
+        audience: Audience,
+        event: Object,
+        /// Deliver even to sessions that did not subscribe (e.g. an incoming IM).
+        always: bool,
+    },
+    /// An administrator changed the grants of a role: affected sessions must hear of it.
+    PermissionsChanged { role: String },
+    /// A user's role changed.
+    UserRoleChanged { user: String },
+    /// A call ended and was recorded.
+    CallEnded(CallRecord),
+    /// A CAS session of `user` (`user@domain`) started (e.g. to deliver what was stored while
+    /// the user was offline).
+    SessionStarted { user: String },
+    /// A user's registered devices changed (count of live bindings).
+    Registration { aor: String, contacts: usize },
+    /// Send a SIP MESSAGE (RFC 3428) to every registered device of `to`.
+    SipMessageOut {
+        from: String,
+        to: String,
+        content_type: String,
+        body: String,
+    },
+    /// A SIP MESSAGE from a device reached the server for a local user.
+    SipMessageIn {
+        from: String,
+        to: String,
+        content_type: String,
+        body: String,
+    },
+}
+
+/// A cloneable handle to the bus.
+#[derive(Debug, Clone)]
+pub struct Bus {
+    tx: broadcast::Sender<BusEvent>,
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Bus::new(4096)
+    }
+}
+
+impl Bus {
+    pub fn new(capacity: usize) -> Bus {
+        let (tx, _) = broadcast::channel(capacity);
+        Bus { tx }
+    }
+
+    /// Publishes; an event nobody listens to is simply dropped.
+    pub fn publish(&self, ev: BusEvent) {
+        let _ = self.tx.send(ev);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<BusEvent> {
+        self.tx.subscribe()
+    }
+}

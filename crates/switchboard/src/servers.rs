@@ -1,0 +1,85 @@
+//! Wiring: the bus, the permission cache, the service providers, the SIP face and the CAS
+//! face, built once here (GUIDE.md rule 3). Prints one machine-readable line per bound
+//! listener and runs until SIGINT/SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use services::bus::Bus;
+use services::perms::Permissions;
+use services::provider::Provider;
+use services::routing::{CallPolicy, RingAlways};
+
+use crate::config::Config;
+
+/// The catalogue of every topic this server serves (rendered to `docs/cas-catalogue.md`).
+pub fn topic_specs() -> Vec<&'static cas_proto::TopicSpec> {
+    #[allow(unused_mut)]
+    let mut services: Vec<&'static cas_proto::TopicSpec> = Vec::new();
+    // spec: dir
+    // spec: config
+    // spec: history
+    // spec: im
+    cas_server::catalogue(&services)
+}
+
+pub async fn run(config: &Config, store: store::Store) -> anyhow::Result<()> {
+    let bus = Bus::default();
+    let perms = Permissions::load(store.clone(), bus.clone()).await?;
+    let policy: Arc<dyn CallPolicy> = Arc::new(RingAlways); // wiring: call policy
+    #[allow(unused_mut)]
+    let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
+    // wiring: dir
+    // wiring: config
+    // wiring: history
+    // wiring: im
+
+    let sip = sip_server::start(
+        crate::sip::sip_config(config),
+        sip_server::Deps {
+            store: store.clone(),
+            bus: bus.clone(),
+            policy,
+        },
+    )
+    .await?;
+    let cas = cas_server::start(
+        cas_server::CasConfig {
+            listen: config.http.listen,
+            domain: config.server.domain.clone(),
+            session_idle: Duration::from_secs(u64::from(config.http.session_idle_timeout)),
+            plugin_timeout: Duration::from_millis(u64::from(config.http.plugin_timeout_ms)),
+            max_body: usize::try_from(config.http.max_body).unwrap_or(usize::MAX),
+        },
+        store,
+        bus,
+        perms,
+        providers,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot bind the CAS API on {}: {e}", config.http.listen))?;
+    for (t, addr) in &sip.listeners {
+        println!("listening sip {} {addr}", t.as_str());
+    }
+    println!("listening http {}", cas.addr);
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    cas.shutdown();
+    sip.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
