@@ -23,21 +23,32 @@ pub fn spawn(store: Store) -> (PersistTx, oneshot::Receiver<()>) {
     let (done_tx, done_rx) = oneshot::channel();
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
+            // A short pause gathers what arrives meanwhile into one transaction: under load
+            // one commit covers many registrations, idle it only delays the write.
+            tokio::time::sleep(Duration::from_millis(20)).await;
             let mut bindings: HashMap<String, Vec<Binding>> = HashMap::new();
             let mut calls = Vec::new();
             let mut next = Some(first);
+            // Everything queued meanwhile goes into the same transaction (bounded).
+            let mut taken = 0usize;
             while let Some(item) = next {
+                taken += 1;
                 match item {
                     Persist::Bindings { aor, bindings: b } => {
                         bindings.insert(aor, b);
                     }
                     Persist::Call(c) => calls.push(c),
                 }
-                next = rx.try_recv().ok();
+                next = if taken < 5_000 {
+                    rx.try_recv().ok()
+                } else {
+                    None
+                };
             }
-            for (aor, b) in bindings {
-                if let Err(e) = store.save_bindings(&aor, &b).await {
-                    error!(aor = %aor, error = %e, "cannot persist bindings");
+            if !bindings.is_empty() {
+                let sets: Vec<(String, Vec<Binding>)> = bindings.into_iter().collect();
+                if let Err(e) = store.save_bindings_many(&sets).await {
+                    error!(aors = sets.len(), error = %e, "cannot persist bindings");
                 }
             }
             for c in calls {

@@ -128,6 +128,20 @@ impl Store {
         self.db.save_bindings(aor, bindings).await
     }
 
+    /// Like [`Store::save_bindings`] for several AORs, in one transaction (the registrar's
+    /// write-behind batches).
+    pub async fn save_bindings_many(&self, sets: &[(String, Vec<Binding>)]) -> Result<()> {
+        for (aor, bindings) in sets {
+            if let Some(b) = bindings.iter().find(|b| &b.aor != aor) {
+                return Err(StoreError::ForeignBinding {
+                    aor: aor.clone(),
+                    found: b.aor.clone(),
+                });
+            }
+        }
+        self.db.save_bindings_many(sets).await
+    }
+
     /// Bindings with `expires_at > now_unix`; expired rows are deleted on the way.
     pub async fn load_bindings(&self, now_unix: i64) -> Result<Vec<Binding>> {
         self.db.load_bindings(now_unix).await

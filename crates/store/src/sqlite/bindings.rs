@@ -18,34 +18,53 @@ type BindingRow = (
 
 impl Db {
     pub(crate) async fn save_bindings(&self, aor: &str, bindings: &[Binding]) -> Result<()> {
+        self.save_bindings_many(&[(aor.to_owned(), bindings.to_vec())])
+            .await
+    }
+
+    /// Several AORs in one transaction: one commit (one WAL sync) for a whole batch.
+    pub(crate) async fn save_bindings_many(&self, sets: &[(String, Vec<Binding>)]) -> Result<()> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        sqlx::query("DELETE FROM bindings WHERE aor = ?")
-            .bind(aor)
-            .execute(&mut *tx)
-            .await?;
-        for b in bindings {
-            sqlx::query(
-                "INSERT INTO bindings (aor, contact, expires_at, q, call_id, cseq, instance,
-                                       transport, source, user_agent)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(aor)
-            .bind(&b.contact)
-            .bind(b.expires_at)
-            .bind(b.q.map(f64::from))
-            .bind(&b.call_id)
-            .bind(i64::from(b.cseq))
-            .bind(&b.instance)
-            .bind(&b.transport)
-            .bind(&b.source)
-            .bind(&b.user_agent)
-            .execute(&mut *tx)
-            .await?;
+        for (aor, bindings) in sets {
+            replace_aor(&mut tx, aor, bindings).await?;
         }
         tx.commit().await?;
         Ok(())
     }
+}
 
+async fn replace_aor(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    aor: &str,
+    bindings: &[Binding],
+) -> Result<()> {
+    sqlx::query("DELETE FROM bindings WHERE aor = ?")
+        .bind(aor)
+        .execute(&mut **tx)
+        .await?;
+    for b in bindings {
+        sqlx::query(
+            "INSERT INTO bindings (aor, contact, expires_at, q, call_id, cseq, instance,
+                                       transport, source, user_agent)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(aor)
+        .bind(&b.contact)
+        .bind(b.expires_at)
+        .bind(b.q.map(f64::from))
+        .bind(&b.call_id)
+        .bind(i64::from(b.cseq))
+        .bind(&b.instance)
+        .bind(&b.transport)
+        .bind(&b.source)
+        .bind(&b.user_agent)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+impl Db {
     pub(crate) async fn load_bindings(&self, now_unix: i64) -> Result<Vec<Binding>> {
         // Expired rows are of no use to anyone; dropping them here keeps the table from
         // collecting AORs that never registered again.
