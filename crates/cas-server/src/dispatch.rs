@@ -5,14 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cas_proto::catalogue::{FieldKind as K, opt, req};
-use cas_proto::{
-    BulkMode, CasError, ErrorCode, Event, MessageSpec, Object, Reply, Request, TopicSpec,
-};
+use cas_proto::{CasError, ErrorCode, Event, Object, Reply, Request};
 use serde_json::{Value, json};
 use services::bus::{Audience, Bus, BusEvent};
 use services::perms::Permissions;
-use services::provider::{Caller, Outcome, Provider};
+use services::provider::{BoxFuture, Caller, Outcome, Provider};
 use store::Store;
 use tokio::sync::mpsc;
 use tracing::debug;
@@ -21,31 +18,6 @@ use crate::CasConfig;
 use crate::builtin::{session, sub};
 use crate::hub::{Hub, SessionInfo};
 use crate::plugin::PluginHost;
-
-/// Bulk requests are bounded so one message cannot occupy the server.
-const MAX_BULK: usize = 100;
-
-pub static BULK_SPEC: TopicSpec = TopicSpec {
-    topic: "bulk",
-    doc: "Several requests in one message. `mode`: `bulk` returns every reply in `replies`; \
-          `serial` replies `pending: true` and sends each reply as its own message as it \
-          completes; `mixed` returns the synchronous replies now and the asynchronous ones \
-          later as events. One failing request never hides the others' results.",
-    restricted: true,
-    messages: &[MessageSpec {
-        message: "bulk",
-        action: None,
-        fields: &[
-            opt("mode", K::Str, "`bulk` (default), `serial` or `mixed`"),
-            req("requests", K::List, "the messages, at most 100"),
-        ],
-        doc: "Runs the requests in order.",
-        reply: "`replies` (bulk, mixed) or `pending: true` and `count` (serial)",
-        is_async: false,
-    }],
-    events: &[],
-    actions: &[],
-};
 
 /// How a client is connected, for where its session's messages go.
 #[derive(Clone)]
@@ -62,13 +34,27 @@ pub struct Cas {
     pub(crate) bus: Bus,
     pub(crate) hub: Arc<Hub>,
     pub(crate) providers: HashMap<&'static str, Arc<dyn Provider>>,
-    pub(crate) plugins: PluginHost,
+    pub(crate) plugins: Arc<PluginHost>,
 }
+
+/// Work that may start only once the reply is stamped and on its way (async completions,
+/// serial bulk replies), so a session's messages leave in `sequence_id` order and a client
+/// never sees a completion before its `pending` reply.
+pub type Later = Vec<BoxFuture<'static, ()>>;
 
 /// The reply to one message and the session it ran in (a login creates one).
 pub struct Handled {
     pub reply: Object,
     pub session: Option<SessionInfo>,
+    /// Spawn with [`release`] after the reply is stamped.
+    pub later: Later,
+}
+
+/// Starts the deferred work of a handled message.
+pub fn release(later: Later) {
+    for f in later {
+        tokio::spawn(f);
+    }
 }
 
 fn token() -> String {
@@ -84,12 +70,12 @@ impl Cas {
         store: Store,
         bus: Bus,
         perms: Permissions,
+        hub: Arc<Hub>,
         providers: HashMap<&'static str, Arc<dyn Provider>>,
     ) -> Cas {
-        let hub = Hub::new(cfg.session_idle);
         Cas {
             default_domain: cfg.domain.to_ascii_lowercase(),
-            plugins: PluginHost::new(cfg.plugin_timeout),
+            plugins: Arc::new(PluginHost::new(cfg.plugin_timeout)),
             cfg,
             store,
             perms,
@@ -162,8 +148,12 @@ impl Cas {
                 let Ok(role) = self.perms.role_of(domain, name).await else {
                     return;
                 };
-                for id in self.hub.sessions_of(&user) {
-                    self.hub.set_role(id, &role);
+                // Every session has the new role before any of them hears of it.
+                let ids = self.hub.sessions_of(&user);
+                for id in &ids {
+                    self.hub.set_role(*id, &role);
+                }
+                for id in ids {
                     self.hub.deliver(id, self.permissions_event(&role));
                 }
             }
@@ -191,6 +181,7 @@ impl Cas {
                 return Handled {
                     reply: Reply::error_for_raw(&value, &e),
                     session,
+                    later: Later::new(),
                 };
             }
         };
@@ -205,23 +196,29 @@ impl Cas {
             return Handled {
                 reply: Reply::error(Some(&req), &e),
                 session: None,
+                later: Later::new(),
             };
         };
-        let reply = if req.is_bulk() {
-            self.bulk(&current, &req).await
+        let mut later = Later::new();
+        let mut reply = if req.is_bulk() {
+            self.bulk(&current, &req, &mut later).await
         } else {
-            self.run_one(&current, &req).await
+            self.run_one(&current, &req, &mut later).await
         };
         if req.topic == "session" && req.message == "logout" {
+            // Stamped now: the session (and its counter) ends with this reply.
+            self.hub.stamp(current.id, &mut reply);
             self.hub.end(current.id);
             return Handled {
                 reply,
                 session: None,
+                later: Later::new(),
             };
         }
         Handled {
             reply,
             session: Some(current),
+            later,
         }
     }
 
@@ -243,26 +240,34 @@ impl Cas {
                 Handled {
                     reply: Reply::ok(req, body),
                     session: Some(info),
+                    later: Later::new(),
                 }
             }
             Err(e) => Handled {
                 reply: Reply::error(Some(req), &e),
                 session: None,
+                later: Later::new(),
             },
         }
     }
 
     /// One (non-bulk) request of a logged-in session; errors become error replies.
-    pub(crate) async fn run_one(self: &Arc<Self>, s: &SessionInfo, req: &Request) -> Object {
-        match self.try_one(s, req, true).await {
+    /// An asynchronous outcome completes as an event pushed by a task in `later`.
+    pub(crate) async fn run_one(
+        self: &Arc<Self>,
+        s: &SessionInfo,
+        req: &Request,
+        later: &mut Later,
+    ) -> Object {
+        match self.try_one(s, req).await {
             Ok(Outcome::Done(body)) => Reply::ok(req, body),
             Ok(Outcome::Pending(fut)) => {
                 let hub = self.hub.clone();
                 let (id, r) = (s.id, req.clone());
-                tokio::spawn(async move {
+                later.push(Box::pin(async move {
                     let result = fut.await;
                     hub.deliver(id, Event::completion(&r, result));
-                });
+                }));
                 Reply::pending(req)
             }
             Err(e) => {
@@ -274,11 +279,10 @@ impl Cas {
         }
     }
 
-    async fn try_one(
+    pub(crate) async fn try_one(
         self: &Arc<Self>,
         s: &SessionInfo,
         req: &Request,
-        subscribe_ok: bool,
     ) -> Result<Outcome, CasError> {
         let caller = Caller {
             user: s.user.clone(),
@@ -302,12 +306,12 @@ impl Cas {
                     p.handle(&caller, req).await
                 }
                 None => match self.plugins.owner(topic) {
-                    Some(_) => self.plugins.call(&caller, req).await.map(Outcome::Done),
+                    Some(_) => self.plugins.call(&caller, req).await,
                     None => Err(CasError::not_found(format!("unknown topic '{topic}'"))),
                 },
             },
         };
-        if result.is_ok() && req.subscribe && subscribe_ok {
+        if result.is_ok() && req.subscribe {
             self.hub.subscribe(s.id, &req.topic, None);
         }
         result
@@ -355,79 +359,5 @@ impl Cas {
         let mut o = Object::new();
         o.insert("subscriptions".into(), Value::Array(list));
         Ok(Outcome::Done(o))
-    }
-
-    async fn bulk(self: &Arc<Self>, s: &SessionInfo, req: &Request) -> Object {
-        let parsed = BULK_SPEC
-            .messages
-            .first()
-            .map_or(Ok(()), |m| m.validate(req))
-            .and_then(|_| req.bulk());
-        let (mode, items) = match parsed {
-            Ok(x) => x,
-            Err(e) => return Reply::error(Some(req), &e),
-        };
-        if items.len() > MAX_BULK {
-            let e = CasError::new(
-                ErrorCode::TooLarge,
-                format!("at most {MAX_BULK} requests in one bulk"),
-            );
-            return Reply::error(Some(req), &e);
-        }
-        let mut body = Object::new();
-        match mode {
-            BulkMode::Bulk => {
-                let mut replies = Vec::with_capacity(items.len());
-                for raw in items {
-                    replies.push(Value::Object(self.element(s, raw, true).await));
-                }
-                body.insert("replies".into(), Value::Array(replies));
-            }
-            BulkMode::Serial => {
-                body.insert("pending".into(), json!(true));
-                body.insert("count".into(), json!(items.len()));
-                let cas = self.clone();
-                let s = s.clone();
-                tokio::spawn(async move {
-                    for raw in items {
-                        let r = cas.element(&s, raw, true).await;
-                        cas.hub.deliver(s.id, r);
-                    }
-                });
-            }
-            BulkMode::Mixed => {
-                let mut replies = Vec::with_capacity(items.len());
-                for raw in items {
-                    replies.push(Value::Object(self.element(s, raw, false).await));
-                }
-                body.insert("replies".into(), Value::Array(replies));
-            }
-        }
-        Reply::ok(req, body)
-    }
-
-    /// One bulk element. `wait` resolves asynchronous requests in place; otherwise they reply
-    /// `pending` and complete as events.
-    async fn element(self: &Arc<Self>, s: &SessionInfo, raw: Value, wait: bool) -> Object {
-        let r = match Request::from_value(raw.clone()) {
-            Ok(r) => r,
-            Err(e) => return Reply::error_for_raw(&raw, &e),
-        };
-        if r.topic == "session" && r.message != "info" {
-            let e =
-                CasError::bad_request("session.login and session.logout cannot be bulk elements");
-            return Reply::error(Some(&r), &e);
-        }
-        if !wait {
-            return self.run_one(s, &r).await;
-        }
-        match self.try_one(s, &r, true).await {
-            Ok(Outcome::Done(b)) => Reply::ok(&r, b),
-            Ok(Outcome::Pending(fut)) => match fut.await {
-                Ok(b) => Reply::ok(&r, b),
-                Err(e) => Reply::error(Some(&r), &e),
-            },
-            Err(e) => Reply::error(Some(&r), &e),
-        }
     }
 }

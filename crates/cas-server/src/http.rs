@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::Cas;
-use crate::dispatch::Channel;
-use crate::hub::SessionInfo;
+use crate::dispatch::{Channel, release};
+use crate::hub::{SessionInfo, now_ms};
 
 pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
 
@@ -35,8 +35,18 @@ pub fn router(cas: Arc<Cas>) -> Router {
         .with_state(cas)
 }
 
+/// Every message carries `timestamp`; session messages already have it (with their
+/// `sequence_id`), the others (errors before a session exists) get it here.
+fn with_timestamp(body: &Object) -> Value {
+    let mut body = body.clone();
+    if !body.contains_key("timestamp") {
+        body.insert("timestamp".into(), json!(now_ms()));
+    }
+    Value::Object(body)
+}
+
 fn respond(format: Format, status: StatusCode, body: &Object) -> Response {
-    let bytes = encode(&Value::Object(body.clone()), format);
+    let bytes = encode(&with_timestamp(body), format);
     (
         status,
         [(header::CONTENT_TYPE, format.content_type())],
@@ -60,12 +70,14 @@ fn answer_format(headers: &HeaderMap, request: Option<Format>) -> Format {
         .unwrap_or(Format::Json)
 }
 
+/// The token of `Authorization: Bearer TOKEN` (the scheme is case-insensitive, RFC 9110
+/// §11.1).
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 async fn post_cas(State(cas): State<Arc<Cas>>, headers: HeaderMap, body: Body) -> Response {
@@ -101,9 +113,13 @@ async fn post_cas(State(cas): State<Arc<Cas>>, headers: HeaderMap, body: Body) -
         Ok(v) => v,
         Err(e) => return error_response(format, &e),
     };
+    // A stale token must not stop the client from logging in again.
+    let is_login = value.get("topic").and_then(Value::as_str) == Some("session")
+        && value.get("message").and_then(Value::as_str) == Some("login");
     let session = match bearer(&headers) {
         Some(t) => match cas.hub.by_token(t) {
             Some(s) => Some(s),
+            None if is_login => None,
             None => {
                 let e = CasError::new(ErrorCode::NotLoggedIn, "unknown or expired session token");
                 return error_response(format, &e);
@@ -116,6 +132,7 @@ async fn post_cas(State(cas): State<Arc<Cas>>, headers: HeaderMap, body: Body) -
     if let Some(s) = &handled.session {
         cas.hub.stamp(s.id, &mut reply);
     }
+    release(handled.later);
     let code = reply.get("response").and_then(Value::as_u64).unwrap_or(0);
     let status = if code == 0 {
         StatusCode::OK
@@ -193,7 +210,9 @@ async fn not_found() -> Response {
     )
 }
 
-/// One WebSocket client: requests and replies both ways, events pushed as they happen.
+/// One WebSocket client: requests and replies both ways, events pushed as they happen. Once
+/// logged in, replies go through the session's queue like events, so every message leaves
+/// in `sequence_id` order.
 async fn ws_session(cas: Arc<Cas>, mut socket: WebSocket) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Object>();
     let mut session: Option<SessionInfo> = None;
@@ -218,26 +237,57 @@ async fn ws_session(cas: Arc<Cas>, mut socket: WebSocket) {
                     Some(Ok(_)) => continue,
                 };
                 format = if text.trim_start().starts_with('<') { Format::Xml } else { Format::Json };
-                let reply = match decode(text.as_bytes(), format, &limits) {
-                    Ok(value) => {
-                        let handled = cas.handle(session.clone(), value, Channel::Ws(tx.clone())).await;
-                        let ended = session.is_some() && handled.session.is_none();
-                        session = handled.session;
-                        let mut r = handled.reply;
-                        if let Some(s) = &session {
-                            cas.hub.stamp(s.id, &mut r);
+                let value = match decode(text.as_bytes(), format, &limits) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        let r = Reply::error(None, &e);
+                        match &session {
+                            Some(s) => cas.hub.deliver(s.id, r),
+                            None if send(&mut socket, format, &r).await.is_err() => break,
+                            None => {}
                         }
-                        if ended {
-                            let _ = send(&mut socket, format, &r).await;
-                            break;
-                        }
-                        r
+                        continue;
                     }
-                    Err(e) => Reply::error(None, &e),
                 };
-                if send(&mut socket, format, &reply).await.is_err() {
+                // Events keep flowing while a request waits (e.g. on a slow plug-in).
+                let pending = cas.handle(session.clone(), value, Channel::Ws(tx.clone()));
+                tokio::pin!(pending);
+                let mut broken = false;
+                let handled = loop {
+                    tokio::select! {
+                        h = &mut pending => break h,
+                        Some(msg) = rx.recv(), if !broken => {
+                            broken = send(&mut socket, format, &msg).await.is_err();
+                        }
+                    }
+                };
+                if broken {
+                    if let Some(old) = &session {
+                        cas.hub.end(old.id);
+                    }
+                    session = handled.session;
                     break;
                 }
+                let previous = std::mem::replace(&mut session, handled.session);
+                match (&previous, &session) {
+                    // A second login on the socket replaces the first session.
+                    (Some(old), Some(new)) if old.id != new.id => cas.hub.end(old.id),
+                    // Logged out, or the session ended under the socket.
+                    (Some(_), None) => {
+                        let _ = send(&mut socket, format, &handled.reply).await;
+                        break;
+                    }
+                    _ => {}
+                }
+                match &session {
+                    Some(s) => cas.hub.deliver(s.id, handled.reply),
+                    None => {
+                        if send(&mut socket, format, &handled.reply).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                release(handled.later);
             }
         }
     }
@@ -247,7 +297,7 @@ async fn ws_session(cas: Arc<Cas>, mut socket: WebSocket) {
 }
 
 async fn send(socket: &mut WebSocket, format: Format, msg: &Object) -> Result<(), axum::Error> {
-    let bytes = encode(&Value::Object(msg.clone()), format);
+    let bytes = encode(&with_timestamp(msg), format);
     let text = String::from_utf8_lossy(&bytes).into_owned();
     socket.send(Message::Text(text.into())).await
 }

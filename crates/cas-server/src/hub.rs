@@ -17,6 +17,15 @@ pub type SessionId = u64;
 /// sequence gap shows it).
 const QUEUE_LIMIT: usize = 1000;
 
+/// What an administrator sees of a live session (`admin.session_list`).
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub info: SessionInfo,
+    pub transport: &'static str,
+    pub idle: Duration,
+    pub subscriptions: Vec<(String, Option<String>)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
     pub id: SessionId,
@@ -47,9 +56,12 @@ struct State {
 pub struct Hub {
     state: Mutex<State>,
     idle: Duration,
+    /// Told when a session ends, so services tracking reachability (IM) stay right.
+    bus: Option<services::bus::Bus>,
 }
 
-fn now_ms() -> i64 {
+/// Milliseconds since the Unix epoch, for `timestamp`.
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -61,6 +73,16 @@ impl Hub {
         Arc::new(Hub {
             state: Mutex::new(State::default()),
             idle,
+            bus: None,
+        })
+    }
+
+    /// A hub that publishes `SessionEnded` on the bus.
+    pub fn with_bus(idle: Duration, bus: services::bus::Bus) -> Arc<Hub> {
+        Arc::new(Hub {
+            state: Mutex::new(State::default()),
+            idle,
+            bus: Some(bus),
         })
     }
 
@@ -124,12 +146,21 @@ impl Hub {
     }
 
     pub fn end(&self, id: SessionId) {
-        let mut st = self.lock();
-        if let Some(s) = st.sessions.remove(&id) {
-            if let Some(t) = s.token {
+        let ended = {
+            let mut st = self.lock();
+            let s = st.sessions.remove(&id);
+            if let Some(t) = s.as_ref().and_then(|s| s.token.clone()) {
                 st.tokens.remove(&t);
             }
+            s
+        };
+        if let Some(s) = ended {
             s.notify.notify_waiters();
+            if let Some(bus) = &self.bus {
+                bus.publish(services::bus::BusEvent::SessionEnded {
+                    user: format!("{}@{}", s.info.user, s.info.domain),
+                });
+            }
         }
     }
 
@@ -297,11 +328,118 @@ impl Hub {
         expired.len()
     }
 
+    /// Every live session, oldest first.
+    pub fn list(&self) -> Vec<SessionView> {
+        let mut v: Vec<SessionView> = self
+            .lock()
+            .sessions
+            .values()
+            .map(|s| {
+                let mut subscriptions: Vec<_> = s.subs.iter().cloned().collect();
+                subscriptions.sort();
+                SessionView {
+                    info: s.info.clone(),
+                    transport: if s.ws.is_some() { "ws" } else { "http" },
+                    idle: s.last_active.elapsed(),
+                    subscriptions,
+                }
+            })
+            .collect();
+        v.sort_by_key(|s| s.info.id);
+        v
+    }
+
     pub fn len(&self) -> usize {
         self.lock().sessions.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(n: u64) -> Object {
+        let mut o = Object::new();
+        o.insert("n".into(), json!(n));
+        o
+    }
+
+    #[tokio::test]
+    async fn one_sequence_per_session_and_a_bounded_queue() {
+        let hub = Hub::new(Duration::from_secs(60));
+        let a = hub.create("bob", "example.test", "user", Some("t".into()), None);
+        let b = hub.create("carol", "example.test", "user", Some("u".into()), None);
+        let mut reply = obj(0);
+        hub.stamp(a.id, &mut reply);
+        assert_eq!(reply["sequence_id"], 1);
+        assert!(reply["timestamp"].is_i64());
+        for n in 0..(QUEUE_LIMIT as u64 + 5) {
+            hub.deliver(a.id, obj(n));
+        }
+        hub.deliver(b.id, obj(7));
+        let got = hub.poll(a.id, Duration::ZERO).await.unwrap();
+        assert_eq!(got.len(), QUEUE_LIMIT);
+        // The five oldest were dropped: the first kept one shows the gap.
+        assert_eq!(got[0]["n"], 5);
+        assert_eq!(got[0]["sequence_id"], 7);
+        let b_got = hub.poll(b.id, Duration::ZERO).await.unwrap();
+        assert_eq!(b_got[0]["sequence_id"], 1, "sessions count separately");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_poll_wakes_on_delivery_and_on_session_end() {
+        let hub = Hub::new(Duration::from_secs(60));
+        let s = hub.create("bob", "example.test", "user", Some("t".into()), None);
+        let h = hub.clone();
+        let waiter = tokio::spawn(async move { h.poll(s.id, Duration::from_secs(10)).await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        hub.deliver(s.id, obj(1));
+        let got = tokio::time::timeout(Duration::from_secs(1), waiter).await;
+        assert_eq!(got.unwrap().unwrap().unwrap().len(), 1);
+        assert!(hub.by_token("t").is_some());
+        hub.end(s.id);
+        assert!(hub.by_token("t").is_none());
+        assert!(hub.poll(s.id, Duration::ZERO).await.is_none());
+    }
+
+    #[test]
+    fn idle_http_sessions_expire_but_websockets_do_not() {
+        let hub = Hub::new(Duration::ZERO);
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let http = hub.create("bob", "example.test", "user", Some("t".into()), None);
+        let ws = hub.create("bob", "example.test", "user", None, Some(tx));
+        hub.subscribe(http.id, "dir", None);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(hub.sweep(), 1);
+        assert!(hub.touch(http.id).is_none());
+        assert!(hub.subscriptions(http.id).is_empty());
+        assert!(hub.touch(ws.id).is_some());
+        assert_eq!(hub.list()[0].transport, "ws");
+    }
+
+    #[test]
+    fn notices_reach_subscribers_or_everyone_when_always() {
+        let hub = Hub::new(Duration::from_secs(60));
+        let bob = hub.create("bob", "example.test", "user", Some("t".into()), None);
+        let carol = hub.create("carol", "example.test", "user", Some("u".into()), None);
+        hub.subscribe(bob.id, "presence", Some("carol@example.test"));
+        let users = ["bob@example.test".to_owned()];
+        hub.notice("presence", Some("alice@example.test"), None, &obj(1), false);
+        hub.notice("presence", Some("carol@example.test"), None, &obj(2), false);
+        hub.notice("im", None, Some(&users), &obj(3), true);
+        hub.notice("im", None, Some(&users), &obj(4), false);
+        let queued = |id| {
+            hub.lock()
+                .sessions
+                .get(&id)
+                .map(|s| s.queue.iter().map(|o| o["n"].clone()).collect::<Vec<_>>())
+                .unwrap()
+        };
+        assert_eq!(queued(bob.id), [json!(2), json!(3)]);
+        assert!(queued(carol.id).is_empty());
     }
 }

@@ -7,6 +7,7 @@
 //! holds no business logic.
 
 mod builtin;
+mod bulk;
 mod dispatch;
 mod http;
 mod hub;
@@ -57,7 +58,7 @@ pub fn catalogue(services: &[&'static TopicSpec]) -> Vec<&'static TopicSpec> {
         &builtin::admin::SPEC,
     ];
     v.extend_from_slice(services);
-    v.push(&dispatch::BULK_SPEC);
+    v.push(&bulk::BULK_SPEC);
     v
 }
 
@@ -70,15 +71,17 @@ pub async fn start(
     providers: Vec<Arc<dyn Provider>>,
 ) -> std::io::Result<Running> {
     let mut map: HashMap<&'static str, Arc<dyn Provider>> = HashMap::new();
+    let hub = Hub::with_bus(cfg.session_idle, bus.clone());
     let admin: Arc<dyn Provider> = Arc::new(builtin::admin::Admin {
         store: store.clone(),
+        hub: hub.clone(),
         perms: perms.clone(),
         default_domain: cfg.domain.clone(),
     });
     for p in providers.into_iter().chain([admin]) {
         map.insert(p.spec().topic, p);
     }
-    let cas = Arc::new(Cas::new(cfg.clone(), store, bus.clone(), perms, map));
+    let cas = Arc::new(Cas::new(cfg.clone(), store, bus.clone(), perms, hub, map));
     cas.spawn_background(bus);
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;

@@ -2,6 +2,10 @@
 //! the requests for them with the caller's identity and permissions, reply, and push events
 //! to users. A slow or vanished plug-in yields `timeout` (408) or `unavailable` (503), never
 //! a hung client.
+//!
+//! A plug-in that waits on something itself may answer `{"response":0,"pending":true}` first:
+//! the client gets `pending: true` at once and the plug-in's second reply to the same id
+//! completes the request as an event (within [`ASYNC_LIMIT`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +17,8 @@ use cas_proto::plugin::{PluginMessage, Refusal};
 use cas_proto::{CasError, ErrorCode, Event, Object, Request};
 use serde_json::Value;
 use services::provider::Caller;
-use tokio::sync::{mpsc, oneshot};
+use services::provider::Outcome;
+use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::Cas;
@@ -37,10 +42,14 @@ const RESTRICTED: &[&str] = &[
     "ptt",
 ];
 
+/// How long an asynchronous plug-in request may take after its `pending` reply.
+pub const ASYNC_LIMIT: Duration = Duration::from_secs(120);
+
 struct Conn {
     name: String,
     tx: mpsc::UnboundedSender<String>,
-    pending: HashMap<u64, oneshot::Sender<Value>>,
+    /// Requests awaiting replies; an entry stays after a `pending` reply.
+    pending: HashMap<u64, mpsc::UnboundedSender<Value>>,
 }
 
 #[derive(Default)]
@@ -73,10 +82,15 @@ impl PluginHost {
         self.lock().owners.get(topic).copied()
     }
 
-    /// Forwards a request to the topic's plug-in and waits (bounded) for its reply.
-    pub async fn call(&self, caller: &Caller, req: &Request) -> Result<Object, CasError> {
+    /// Forwards a request to the topic's plug-in and waits (bounded) for its reply; a
+    /// `pending` reply makes the request asynchronous.
+    pub async fn call(
+        self: &Arc<Self>,
+        caller: &Caller,
+        req: &Request,
+    ) -> Result<Outcome, CasError> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let rx = {
+        let mut rx = {
             let mut st = self.lock();
             let conn_id = st
                 .owners
@@ -96,27 +110,50 @@ impl PluginHost {
                 permissions: caller.perms.list(),
                 request: Value::Object(request),
             };
-            let (tx, rx) = oneshot::channel();
-            conn.pending.insert(id, tx);
             if conn.tx.send(msg.to_text()).is_err() {
                 return Err(CasError::new(ErrorCode::Unavailable, "the plug-in is gone"));
             }
+            let (tx, rx) = mpsc::unbounded_channel();
+            conn.pending.insert(id, tx);
             rx
         };
-        let name = req.topic.clone();
-        match tokio::time::timeout(self.timeout, rx).await {
-            Ok(Ok(reply)) => reply_body(reply),
-            Ok(Err(_)) => Err(CasError::new(
+        let topic = req.topic.clone();
+        let first = self.answer(id, &topic, &mut rx, self.timeout).await?;
+        if !is_pending(&first) {
+            return reply_body(first).map(Outcome::Done);
+        }
+        let host = self.clone();
+        Ok(Outcome::Pending(Box::pin(async move {
+            loop {
+                let next = host.answer(id, &topic, &mut rx, ASYNC_LIMIT).await?;
+                if !is_pending(&next) {
+                    return reply_body(next);
+                }
+            }
+        })))
+    }
+
+    /// The plug-in's next answer to request `id`, within `limit`.
+    async fn answer(
+        &self,
+        id: u64,
+        topic: &str,
+        rx: &mut mpsc::UnboundedReceiver<Value>,
+        limit: Duration,
+    ) -> Result<Value, CasError> {
+        match tokio::time::timeout(limit, rx.recv()).await {
+            Ok(Some(reply)) => Ok(reply),
+            Ok(None) => Err(CasError::new(
                 ErrorCode::Unavailable,
-                format!("the plug-in serving '{name}' went away"),
+                format!("the plug-in serving '{topic}' went away"),
             )),
             Err(_) => {
                 self.forget(id);
                 Err(CasError::new(
                     ErrorCode::Timeout,
                     format!(
-                        "the plug-in serving '{name}' did not answer within {} ms",
-                        self.timeout.as_millis()
+                        "the plug-in serving '{topic}' did not answer within {} ms",
+                        limit.as_millis()
                     ),
                 ))
             }
@@ -173,12 +210,16 @@ impl PluginHost {
     }
 
     fn complete(&self, conn: u64, id: u64, reply: Value) {
-        if let Some(tx) = self
-            .lock()
-            .conns
-            .get_mut(&conn)
-            .and_then(|c| c.pending.remove(&id))
-        {
+        let mut st = self.lock();
+        let Some(c) = st.conns.get_mut(&conn) else {
+            return;
+        };
+        let tx = if is_pending(&reply) {
+            c.pending.get(&id).cloned()
+        } else {
+            c.pending.remove(&id)
+        };
+        if let Some(tx) = tx {
             let _ = tx.send(reply);
         }
     }
@@ -193,6 +234,12 @@ impl PluginHost {
         // Dropping the pending senders answers waiting clients with `unavailable`.
         st.conns.remove(&conn);
     }
+}
+
+/// `{"response":0,"pending":true}`: the plug-in will complete the request later.
+fn is_pending(reply: &Value) -> bool {
+    reply.get("pending").and_then(Value::as_bool) == Some(true)
+        && reply.get("response").and_then(Value::as_u64).unwrap_or(0) == 0
 }
 
 /// A plug-in reply becomes the reply body, or an error if `response` is not 0.
@@ -334,3 +381,7 @@ async fn refuse(mut ws: WebSocket, why: &str) {
         .await;
     let _ = ws.send(Message::Close(None)).await;
 }
+
+#[cfg(test)]
+#[path = "plugin_tests.rs"]
+mod tests;

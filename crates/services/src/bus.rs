@@ -36,6 +36,8 @@ pub enum BusEvent {
     /// A CAS session of `user` (`user@domain`) started (e.g. to deliver what was stored while
     /// the user was offline).
     SessionStarted { user: String },
+    /// A CAS session of `user` ended (logout, idle expiry, WebSocket closed).
+    SessionEnded { user: String },
     /// A user's registered devices changed (count of live bindings).
     Registration { aor: String, contacts: usize },
     /// Send a SIP MESSAGE (RFC 3428) to every registered device of `to`.

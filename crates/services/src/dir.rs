@@ -1,1 +1,324 @@
-//! Placeholder: this provider is being written.
+//! `dir`: the directory provider. The system directory is the users of the caller's domain
+//! (never another domain's); personal contacts, distribution lists and speed dials belong
+//! to one user, and another user's object answers 404 (not 403), so its existence does not
+//! leak. Contacts can be imported from vCard and CSV files. Lookups can carry presence (the
+//! registration state for now) and subscribe to its changes.
+//!
+//! What it does not do: parse SIP, or keep its own copy of the users (the store is read on
+//! every lookup, so a user added by an administrator appears at once).
+
+mod contact;
+mod csv;
+mod import;
+mod lists;
+mod lookup;
+mod presence;
+mod spec;
+mod vcard;
+
+use std::sync::Arc;
+
+use cas_proto::{CasError, Object, Request, TopicSpec};
+use serde_json::{Value, json};
+use store::{Store, StoreError};
+
+use crate::bus::{Audience, Bus, BusEvent};
+use crate::provider::{BoxFuture, Caller, Outcome, Provider, store_error};
+
+pub use contact::Contact;
+pub use spec::SPEC;
+
+use lookup::{Field, Query};
+use presence::Presence;
+
+/// Contacts one user may keep.
+const MAX_CONTACTS: usize = 10_000;
+
+pub struct Directory {
+    store: Store,
+    bus: Bus,
+    presence: Arc<Presence>,
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// A lookup result before it becomes JSON.
+enum EntryId {
+    /// A user of the domain, `user@domain`.
+    System(String),
+    /// A personal contact.
+    Personal(i64),
+}
+
+impl Directory {
+    /// Reads the live registrations and starts following them on the bus.
+    pub async fn new(store: Store, bus: Bus) -> Result<Directory, StoreError> {
+        // Subscribe before reading, so no change between the two is missed; the events carry
+        // absolute counts, so replaying one the snapshot already holds is harmless.
+        let rx = bus.subscribe();
+        let presence = Arc::new(Presence::from_bindings(
+            &store.load_bindings(unix_now()).await?,
+        ));
+        presence::follow(presence.clone(), store.clone(), bus.clone(), rx);
+        Ok(Directory {
+            store,
+            bus,
+            presence,
+        })
+    }
+
+    async fn run(&self, caller: &Caller, req: &Request) -> Result<Object, CasError> {
+        // The face checks this too; checking here keeps the provider safe on its own.
+        if let Some(action) = SPEC.message(&req.message).and_then(|m| m.action) {
+            caller.require(action)?;
+        }
+        match req.message.as_str() {
+            "lookup_contacts" => self.lookup(caller, req).await,
+            "contact_add" => self.contact_add(caller, req).await,
+            "contact_get" => {
+                let id = id(req)?;
+                let c = self.contact(caller, id).await?;
+                Ok(one("contact", personal(caller, id, &c, Field::ALL)))
+            }
+            "contact_update" => self.contact_update(caller, req).await,
+            "contact_delete" => {
+                let id = id(req)?;
+                self.store
+                    .delete_contact(&caller.domain, &caller.user, id)
+                    .await
+                    .map_err(store_error)?;
+                self.tell_owner(
+                    caller,
+                    "contact_changed",
+                    json!({"change": "deleted", "id": id}),
+                );
+                Ok(Object::new())
+            }
+            "lists" => self.lists(caller).await,
+            "list_create" => self.list_create(caller, req).await,
+            "list_delete" => self.list_delete(caller, req).await,
+            "list_add" => self.list_member(caller, req, true).await,
+            "list_remove" => self.list_member(caller, req, false).await,
+            "speed_dials" => self.speed_dials(caller).await,
+            "speed_dial_set" => self.speed_dial_set(caller, req).await,
+            "speed_dial_delete" => self.speed_dial_delete(caller, req).await,
+            "import" => {
+                let format = import::Format::named(req.str("format")?)?;
+                self.import(caller, format, req.str("data")?).await
+            }
+            "upload" => self.upload(caller, req).await,
+            other => Err(CasError::not_found(format!("unknown message dir.{other}"))),
+        }
+    }
+
+    async fn lookup(&self, caller: &Caller, req: &Request) -> Result<Object, CasError> {
+        let query = Query::from_request(req)?;
+        let (system_too, personal_too) = match req.opt_str("scope")?.unwrap_or("all") {
+            "all" => (true, true),
+            "system" => (true, false),
+            "personal" => (false, true),
+            other => {
+                return Err(CasError::bad_request(format!(
+                    "unknown scope '{other}' (all, system or personal)"
+                )));
+            }
+        };
+        let with_presence = req.opt_bool("presence")?.unwrap_or(false);
+        let mut entries: Vec<(EntryId, Contact)> = Vec::new();
+        if system_too {
+            let users = self
+                .store
+                .users(&caller.domain)
+                .await
+                .map_err(store_error)?;
+            entries.extend(users.into_iter().map(|u| {
+                let aor = crate::registrar::aor_key(&u, &caller.domain);
+                let c = Contact {
+                    sip: format!("sip:{aor}"),
+                    name: u,
+                    ..Contact::default()
+                };
+                (EntryId::System(aor), c)
+            }));
+        }
+        if personal_too {
+            entries.extend(
+                self.contacts(caller)
+                    .await?
+                    .into_iter()
+                    .map(|(id, c)| (EntryId::Personal(id), c)),
+            );
+        }
+        let (total, page) = query.run(entries);
+        let mut watched = Vec::new();
+        let mut out = Vec::with_capacity(page.len());
+        for (id, c) in page {
+            let local = match &id {
+                EntryId::System(aor) => Some(aor.clone()),
+                EntryId::Personal(_) => contact::local_aor(&c.sip, &caller.domain),
+            };
+            let mut o = match id {
+                EntryId::System(aor) => system(&aor, &c, query.returned()),
+                EntryId::Personal(id) => personal(caller, id, &c, query.returned()),
+            };
+            if let Some(aor) = local {
+                if with_presence {
+                    let state = presence::presence_value(self.presence.registered(&aor));
+                    o.insert("presence".into(), state);
+                }
+                watched.push(aor);
+            }
+            out.push(Value::Object(o));
+        }
+        if req.subscribe {
+            self.presence.watch(&caller.aor(), watched);
+        }
+        let mut body = Object::new();
+        body.insert("contacts".into(), Value::Array(out));
+        body.insert("total".into(), json!(total));
+        Ok(body)
+    }
+
+    async fn contact_add(&self, caller: &Caller, req: &Request) -> Result<Object, CasError> {
+        let mut c = Contact::default();
+        c.apply(&req.fields).map_err(CasError::bad_request)?;
+        let c = c.normalized().map_err(CasError::bad_request)?;
+        let ids = self
+            .store
+            .add_contacts(
+                &caller.domain,
+                &caller.user,
+                &[c.card()],
+                MAX_CONTACTS,
+                unix_now(),
+            )
+            .await
+            .map_err(store_error)?;
+        let id = ids.first().copied().ok_or_else(CasError::internal)?;
+        self.tell_owner(
+            caller,
+            "contact_changed",
+            json!({"change": "added", "id": id}),
+        );
+        Ok(one("contact", personal(caller, id, &c, Field::ALL)))
+    }
+
+    async fn contact_update(&self, caller: &Caller, req: &Request) -> Result<Object, CasError> {
+        let id = id(req)?;
+        let mut c = self.contact(caller, id).await?;
+        c.apply(&req.fields).map_err(CasError::bad_request)?;
+        let c = c.normalized().map_err(CasError::bad_request)?;
+        self.store
+            .update_contact(&caller.domain, &caller.user, id, &c.card(), unix_now())
+            .await
+            .map_err(store_error)?;
+        self.tell_owner(
+            caller,
+            "contact_changed",
+            json!({"change": "updated", "id": id}),
+        );
+        Ok(one("contact", personal(caller, id, &c, Field::ALL)))
+    }
+
+    /// One of the caller's contacts; another user's is "not found".
+    async fn contact(&self, caller: &Caller, id: i64) -> Result<Contact, CasError> {
+        let card = self
+            .store
+            .contact(&caller.domain, &caller.user, id)
+            .await
+            .map_err(store_error)?;
+        Contact::from_card(&card).ok_or_else(|| {
+            tracing::error!(contact = id, "unreadable contact card");
+            CasError::internal()
+        })
+    }
+
+    /// The caller's contacts; an unreadable card is logged and skipped, not fatal.
+    async fn contacts(&self, caller: &Caller) -> Result<Vec<(i64, Contact)>, CasError> {
+        let rows = self
+            .store
+            .contacts(&caller.domain, &caller.user)
+            .await
+            .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, card)| {
+                let c = Contact::from_card(&card);
+                if c.is_none() {
+                    tracing::error!(contact = id, "unreadable contact card");
+                }
+                c.map(|c| (id, c))
+            })
+            .collect())
+    }
+
+    /// Tells the caller's other sessions (subscribed to `dir`) what changed.
+    fn tell_owner(&self, caller: &Caller, message: &str, body: Value) {
+        let mut event = body.as_object().cloned().unwrap_or_default();
+        event.insert("message".into(), json!(message));
+        self.bus.publish(BusEvent::Notice {
+            topic: SPEC.topic.into(),
+            key: None,
+            audience: Audience::Users(vec![caller.aor()]),
+            event,
+            always: false,
+        });
+    }
+}
+
+impl Provider for Directory {
+    fn spec(&self) -> &'static TopicSpec {
+        &SPEC
+    }
+
+    fn handle<'a>(
+        &'a self,
+        caller: &'a Caller,
+        req: &'a Request,
+    ) -> BoxFuture<'a, Result<Outcome, CasError>> {
+        Box::pin(async move { self.run(caller, req).await.map(Outcome::Done) })
+    }
+}
+
+fn id(req: &Request) -> Result<i64, CasError> {
+    req.fields
+        .get("id")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| CasError::bad_request("field 'id' must be an integer"))
+}
+
+fn one(key: &str, o: Object) -> Object {
+    let mut body = Object::new();
+    body.insert(key.into(), Value::Object(o));
+    body
+}
+
+fn system(aor: &str, c: &Contact, fields: &[Field]) -> Object {
+    let mut o = c.object(fields);
+    o.insert("kind".into(), json!("system"));
+    o.insert("user".into(), json!(aor));
+    o.insert(
+        "permissions".into(),
+        json!({"edit": false, "delete": false, "call": true}),
+    );
+    o
+}
+
+fn personal(caller: &Caller, id: i64, c: &Contact, fields: &[Field]) -> Object {
+    let write = caller.perms.allows("dir.write");
+    let mut o = c.object(fields);
+    o.insert("kind".into(), json!("personal"));
+    o.insert("id".into(), json!(id));
+    o.insert(
+        "permissions".into(),
+        json!({"edit": write, "delete": write, "call": true}),
+    );
+    o
+}
+
+#[cfg(test)]
+mod tests;

@@ -84,11 +84,6 @@ enum ClientCtx {
         /// The CANCEL still owed to a device that has sent no provisional yet.
         cancel: Option<Bytes>,
     },
-    /// An out-of-dialog request relayed for a user (MESSAGE): answer upstream in kind.
-    Standalone {
-        server: ServerTxnId,
-        req: Message,
-    },
     Fire,
 }
 
@@ -390,16 +385,6 @@ impl Core {
                     );
                 }
             }
-            ClientCtx::Standalone { server, req } => {
-                if code > 100 {
-                    self.respond(server, &req, code, msg.reason(), &[]);
-                }
-                if !is_final {
-                    self.calls
-                        .clients
-                        .insert(txn, ClientCtx::Standalone { server, req });
-                }
-            }
             ClientCtx::Orphan {
                 mut dialog,
                 cseq,
@@ -439,24 +424,6 @@ impl Core {
                     self.calls.clients.insert(txn, ClientCtx::Fire);
                 }
             }
-        }
-    }
-
-    /// Relays an out-of-dialog request we built for `req` and answers `server` with its outcome.
-    pub fn relay_out_of_dialog(
-        &mut self,
-        server: ServerTxnId,
-        req: Message,
-        target: Target,
-        bytes: Bytes,
-    ) {
-        match self.send_request(target, bytes) {
-            Some(c) => {
-                self.calls
-                    .clients
-                    .insert(c, ClientCtx::Standalone { server, req });
-            }
-            None => self.respond(server, &req, 500, "Server Internal Error", &[]),
         }
     }
 
@@ -855,8 +822,7 @@ impl Core {
                 }
                 self.check_all_failed(call);
             }
-            Some(ClientCtx::Relay { server, req, .. })
-            | Some(ClientCtx::Standalone { server, req }) => {
+            Some(ClientCtx::Relay { server, req, .. }) => {
                 self.respond(server, &req, 408, "Request Timeout", &[]);
             }
             Some(ClientCtx::Orphan { .. }) | Some(ClientCtx::Fire) | None => {}
@@ -990,7 +956,7 @@ impl Core {
             .collect();
         self.calls.clients.retain(|_, c| match c {
             ClientCtx::Leg { call: cid, .. } | ClientCtx::Relay { call: cid, .. } => *cid != id,
-            ClientCtx::Orphan { .. } | ClientCtx::Standalone { .. } | ClientCtx::Fire => true,
+            ClientCtx::Orphan { .. } | ClientCtx::Fire => true,
         });
         for (txn, ix) in ringing {
             let Some(leg) = call.legs.get(ix) else {
@@ -1042,9 +1008,6 @@ impl Core {
             status,
         };
         info!(call_id = %rec.call_id, disposition = %rec.disposition, status = rec.status, "call ended");
-        self.deps
-            .bus
-            .publish(services::bus::BusEvent::CallEnded(rec.clone()));
         let _ = self.persist.send(Persist::Call(rec));
     }
 }

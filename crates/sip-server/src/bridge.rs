@@ -1,5 +1,10 @@
-//! The SIP face's side of the bus: requests other services make of SIP devices (e.g. an
-//! instant message from a CAS client to a user's phones, RFC 3428).
+//! The SIP face's side of the bus: requests other services make of SIP devices.
+//!
+//! `SipMessageOut` is the only way an instant message (RFC 3428) reaches a phone, whether it
+//! was written on a CAS client or on another phone (`options.rs` hands those to the IM
+//! service instead of relaying them), so each device gets exactly one copy. The From is the
+//! sender's AOR, so the phone shows who wrote; the MESSAGE is sent without waiting for its
+//! answer: the IM service has already stored it.
 
 use services::bus::BusEvent;
 use services::registrar::aor_key;
@@ -13,14 +18,23 @@ use crate::util::{random_token, unix_now};
 
 impl Core {
     pub fn on_bus(&mut self, ev: BusEvent) {
-        if let BusEvent::SipMessageOut {
-            from,
-            to,
-            content_type,
-            body,
-        } = ev
-        {
-            self.message_to_devices(&from, &to, &content_type, &body);
+        match ev {
+            BusEvent::SipMessageOut {
+                from,
+                to,
+                content_type,
+                body,
+            } => self.message_to_devices(&from, &to, &content_type, &body),
+            BusEvent::SessionStarted { user } => *self.cas_sessions.entry(user).or_default() += 1,
+            BusEvent::SessionEnded { user } => {
+                if let Some(n) = self.cas_sessions.get_mut(&user) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.cas_sessions.remove(&user);
+                    }
+                }
+            }
+            _ => {}
         }
     }
 

@@ -39,6 +39,8 @@ pub struct Core {
     pub persist: PersistTx,
     pub calls: Calls,
     pub deps: crate::Deps,
+    /// Live CAS sessions per user (from the bus), so MESSAGE can tell delivered from stored.
+    pub cas_sessions: std::collections::HashMap<String, usize>,
 }
 
 impl Core {
@@ -62,6 +64,7 @@ impl Core {
             location,
             persist,
             calls: Calls::default(),
+            cas_sessions: std::collections::HashMap::new(),
             deps,
             cfg,
         }
@@ -126,6 +129,12 @@ impl Core {
         let now = unix_now();
         for aor in self.location.purge(now) {
             let bindings = self.location.lookup(&aor, now);
+            self.deps
+                .bus
+                .publish(services::bus::BusEvent::Registration {
+                    aor: aor.clone(),
+                    contacts: bindings.len(),
+                });
             let _ = self
                 .persist
                 .send(crate::persist::Persist::Bindings { aor, bindings });

@@ -96,7 +96,7 @@ pub async fn start(cfg: SipConfig, deps: Deps) -> Result<Running, ServerError> {
     let bans = services::bans::BanList::default();
     let transports = transport::bind_all(&cfg, events_tx.clone(), bans.clone()).await?;
     let listeners = transports.listeners();
-    let (persist, persist_done) = persist::spawn(store.clone());
+    let (persist, persist_done) = persist::spawn(store.clone(), deps.bus.clone());
     let mut directory = services::directory::Directory::new(&cfg.domain);
     directory.replace(store.domains().await?, store.all_credentials().await?);
     let now = util::unix_now();

@@ -18,7 +18,8 @@ pub enum Persist {
 
 pub type PersistTx = mpsc::UnboundedSender<Persist>;
 
-pub fn spawn(store: Store) -> (PersistTx, oneshot::Receiver<()>) {
+/// `bus` hears of each call once its record is stored, so readers find it.
+pub fn spawn(store: Store, bus: services::bus::Bus) -> (PersistTx, oneshot::Receiver<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Persist>();
     let (done_tx, done_rx) = oneshot::channel();
     tokio::spawn(async move {
@@ -55,6 +56,7 @@ pub fn spawn(store: Store) -> (PersistTx, oneshot::Receiver<()>) {
                 if let Err(e) = store.insert_call(&c).await {
                     error!(call_id = %c.call_id, error = %e, "cannot persist call record");
                 }
+                bus.publish(services::bus::BusEvent::CallEnded(c));
             }
         }
         let _ = done_tx.send(());

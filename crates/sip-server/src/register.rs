@@ -31,16 +31,27 @@ impl Core {
             transport: source.transport.as_str(),
             source: &src,
         };
+        let before: Vec<String> = self
+            .location
+            .lookup(&aor, now)
+            .into_iter()
+            .map(|b| b.contact)
+            .collect();
         match self.location.register(&aor, &msg, origin, now) {
             RegisterOutcome::Ok { bindings, changed } => {
                 if changed {
-                    info!(aor = %aor, contacts = bindings.len(), "registration updated");
-                    self.deps
-                        .bus
-                        .publish(services::bus::BusEvent::Registration {
-                            aor: aor.clone(),
-                            contacts: bindings.len(),
-                        });
+                    // Other services care about which devices exist, not about refreshes.
+                    let devices_changed = bindings.len() != before.len()
+                        || bindings.iter().any(|b| !before.contains(&b.contact));
+                    if devices_changed {
+                        info!(aor = %aor, contacts = bindings.len(), "registration changed");
+                        self.deps
+                            .bus
+                            .publish(services::bus::BusEvent::Registration {
+                                aor: aor.clone(),
+                                contacts: bindings.len(),
+                            });
+                    }
                     let _ = self.persist.send(Persist::Bindings {
                         aor: aor.clone(),
                         bindings: bindings.clone(),

@@ -8,31 +8,40 @@ use std::time::Duration;
 use services::bus::Bus;
 use services::perms::Permissions;
 use services::provider::Provider;
-use services::routing::{CallPolicy, RingAlways};
+use services::routing::CallPolicy;
 
 use crate::config::Config;
 
 /// The catalogue of every topic this server serves (rendered to `docs/cas-catalogue.md`).
 pub fn topic_specs() -> Vec<&'static cas_proto::TopicSpec> {
-    #[allow(unused_mut)]
-    let mut services: Vec<&'static cas_proto::TopicSpec> = Vec::new();
-    // spec: dir
-    // spec: config
-    // spec: history
-    // spec: im
-    cas_server::catalogue(&services)
+    cas_server::catalogue(&[
+        &services::dir::SPEC,
+        &services::callmode::SPEC,
+        &services::history::SPEC,
+        &services::im::SPEC,
+    ])
 }
 
 pub async fn run(config: &Config, store: store::Store) -> anyhow::Result<()> {
     let bus = Bus::default();
     let perms = Permissions::load(store.clone(), bus.clone()).await?;
-    let policy: Arc<dyn CallPolicy> = Arc::new(RingAlways); // wiring: call policy
-    #[allow(unused_mut)]
-    let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
-    // wiring: dir
-    // wiring: config
-    // wiring: history
-    // wiring: im
+    let call_modes = services::callmode::CallModes::load(&store).await?;
+    // The SIP face asks the call handling modes where each call goes.
+    let policy: Arc<dyn CallPolicy> = Arc::new(call_modes.clone());
+    let providers: Vec<Arc<dyn Provider>> = vec![
+        Arc::new(services::dir::Directory::new(store.clone(), bus.clone()).await?),
+        Arc::new(services::callmode::CallHandling::new(
+            store.clone(),
+            bus.clone(),
+            call_modes,
+        )),
+        Arc::new(services::history::History::start(
+            store.clone(),
+            bus.clone(),
+            perms.clone(),
+        )),
+        Arc::new(services::im::Im::start(store.clone(), bus.clone()).await?),
+    ];
 
     let sip = sip_server::start(
         crate::sip::sip_config(config),

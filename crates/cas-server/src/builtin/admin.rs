@@ -1,6 +1,8 @@
 //! `admin`: users, roles, grants and plug-in credentials. A grant change reaches every
 //! affected session as `permissions.changed` (through the bus) and rules the next request.
 
+use std::sync::Arc;
+
 use cas_proto::catalogue::{FieldKind as K, opt, req};
 use cas_proto::{CasError, MessageSpec, Object, Request, TopicSpec};
 use rand::Rng as _;
@@ -10,6 +12,8 @@ use services::perms::Permissions;
 use services::provider::{BoxFuture, Caller, Outcome, Provider, store_error};
 use sha2::{Digest as _, Sha256};
 use store::Store;
+
+use crate::hub::Hub;
 
 pub static SPEC: TopicSpec = TopicSpec {
     topic: "admin",
@@ -105,6 +109,18 @@ pub static SPEC: TopicSpec = TopicSpec {
             is_async: false,
         },
         MessageSpec {
+            message: "session_list",
+            action: Some("admin.users"),
+            fields: &[opt(
+                "user",
+                K::Str,
+                "only this user's sessions (`user@domain`)",
+            )],
+            doc: "Live sessions: who, over which transport, idle for how long, subscribed to what.",
+            reply: "`sessions`: list of `{id, user, domain, role, transport, idle_s, subscriptions}`",
+            is_async: false,
+        },
+        MessageSpec {
             message: "plugin_credential",
             action: Some("admin.plugins"),
             fields: &[req("name", K::Str, "plug-in name")],
@@ -119,6 +135,7 @@ pub static SPEC: TopicSpec = TopicSpec {
 
 pub struct Admin {
     pub store: Store,
+    pub hub: Arc<Hub>,
     pub perms: Permissions,
     pub default_domain: String,
 }
@@ -226,6 +243,7 @@ impl Admin {
                     .map_err(store_error)?;
                 Ok(self.role_actions(role))
             }
+            "session_list" => Ok(self.session_list(req.opt_str("user")?)),
             "plugin_credential" => {
                 let name = req.str("name")?;
                 if name.is_empty()
@@ -256,6 +274,26 @@ impl Admin {
                 "unknown message admin.{other}"
             ))),
         }
+    }
+
+    fn session_list(&self, user: Option<&str>) -> Object {
+        let sessions: Vec<_> = self
+            .hub
+            .list()
+            .into_iter()
+            .filter(|s| user.is_none_or(|u| u == format!("{}@{}", s.info.user, s.info.domain)))
+            .map(|s| {
+                let subs: Vec<_> = s
+                    .subscriptions
+                    .iter()
+                    .map(|(to, key)| json!({"to": to, "key": key}))
+                    .collect();
+                json!({"id": s.info.id, "user": s.info.user, "domain": s.info.domain,
+                    "role": s.info.role, "transport": s.transport,
+                    "idle_s": s.idle.as_secs(), "subscriptions": subs})
+            })
+            .collect();
+        obj(json!({ "sessions": sessions }))
     }
 }
 
