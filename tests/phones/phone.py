@@ -16,7 +16,12 @@ workarounds for baresip 1.0.0 are the ones listed in
 * stdin is a pipe that stays open (the stdio UI needs a readable stdin);
 * ``statmode_default off`` silences the status line;
 * ``audio_player aubridge,<unique>`` is a silent sink, and the sndfile filter
-  records ``rec/dump-<time>-{enc,dec}.wav`` (dec = what this phone heard).
+  records ``rec/dump-<time>-{enc,dec}.wav`` (dec = what this phone heard);
+* ``message`` only sends to the *current contact*: the peers given as
+  ``contacts`` are written to the contacts file and ``send_message`` walks to
+  one with ``contact_next``/``contact_prev``. Its final response is read from
+  the ``-s`` SIP trace in the log. An incoming MESSAGE is no ctrl_tcp event:
+  the stdio UI prints ``\r<from-uri>: "<text>"``, which ``messages`` parses.
 
 Processes are only ever stopped by their own PID.
 """
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -36,6 +42,12 @@ from pathlib import Path
 
 BARESIP = os.environ.get("BARESIP", "baresip")
 MODULE_PATH = os.environ.get("BARESIP_MODULES", "/usr/lib/baresip/modules")
+
+
+# one ``-s`` trace block: ESC[36;1m#, "UDP src -> dst", the message, ESC[;m
+_TRACE_RE = re.compile(r"\x1b\[36;1m#\n(\w+) (\S+) -> (\S+)\n(.*?)\x1b\[;m", re.S)
+# the menu module's print of an incoming MESSAGE: \r<from-uri>: "<text>"
+_MESSAGE_RE = re.compile(r'^\r(sips?:[^\s"]+): "(.*?)"\n', re.S | re.M)
 
 
 class PhoneError(Exception):
@@ -105,7 +117,7 @@ class Phone:
                  transport: str = "udp", workdir: str | Path | None = None,
                  *, direct: bool = False, sine_hz: int = 440,
                  wav: str | Path | None = None, regint: int = 600,
-                 sip_trace: bool = True) -> None:
+                 sip_trace: bool = True, contacts: list[str] | tuple[str, ...] = ()) -> None:
         self.name = name
         self.user = user
         self.password = password
@@ -118,6 +130,8 @@ class Phone:
         self.wav = Path(wav) if wav else None
         self.regint = 0 if direct else regint
         self.sip_trace = sip_trace
+        # peers for ``message`` (written to the contacts file; change before start())
+        self.contacts: list[str] = list(contacts)
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix=f"phone-{name}-"))
         self.confdir = self.workdir / "conf"
         self.recdir = self.workdir / "rec"
@@ -199,7 +213,8 @@ statmode_default	off
 """
         (self.confdir / "config").write_text(cfg)
         (self.confdir / "accounts").write_text("")
-        (self.confdir / "contacts").write_text("")
+        (self.confdir / "contacts").write_text(
+            "".join(f"<{uri}>;presence=none\n" for uri in self.contacts))
 
     def start(self, timeout: float = 10.0) -> None:
         """Start baresip, connect ctrl_tcp, add the account, wait for REGISTER_OK."""
@@ -383,6 +398,133 @@ statmode_default	off
         if self._log:
             self._log.close()
             self._log = None
+
+    # -------------------------------------------------------------- messaging
+    def log_mark(self) -> int:
+        """The log size now: pass it as ``since`` to look only at later output."""
+        try:
+            return self.logpath.stat().st_size
+        except OSError:
+            return 0
+
+    def _log_text(self, since: int = 0) -> str:
+        try:
+            with open(self.logpath, "rb") as f:
+                f.seek(since)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def current_contact(self) -> int | None:
+        """Index (in the contacts file order) of baresip's current contact."""
+        data = self.command("contacts").get("data", "")
+        rows = [ln for ln in data.splitlines() if ln.startswith((">", "   ")) and "<" in ln]
+        for i, ln in enumerate(rows):
+            if ln.startswith(">"):
+                return i
+        return None
+
+    def select_contact(self, uri: str) -> None:
+        """Make ``uri`` (one of ``self.contacts``) the current contact."""
+        if uri not in self.contacts:
+            raise PhoneError(f"{self.name}: {uri} is not in the contacts given at start: {self.contacts}")
+        want = self.contacts.index(uri)
+        cur = self.current_contact()
+        if cur is None:
+            raise PhoneError(f"{self.name}: baresip has no current contact")
+        data = ""
+        steps = want - cur
+        for _ in range(abs(steps)):
+            data = self.command("contact_next" if steps > 0 else "contact_prev").get("data", "")
+        if steps and f"<{uri}>" not in data:
+            raise PhoneError(f"{self.name}: could not select {uri}: {data.strip()!r}")
+        if self.current_contact() != want:
+            raise PhoneError(f"{self.name}: could not select {uri}")
+
+    def trace_messages(self, since: int = 0) -> list[dict]:
+        """The SIP messages of the ``-s`` trace in the log after offset ``since``.
+
+        Each is ``{"transport", "src", "dst", "incoming", "start", "cseq_method",
+        "status" (responses), "method" (requests), "call_id", "text"}``. The trace
+        does not say which way a message went; it is inferred: with a server,
+        incoming = sent by the server's address; without one, incoming = sent to
+        this phone's SIP port.
+        """
+        out = []
+        server = f"{self.server_host}:{self.server_port}" if self.server_host else None
+        for m in _TRACE_RE.finditer(self._log_text(since)):
+            transport, src, dst, text = m.group(1), m.group(2), m.group(3), m.group(4)
+            start = text.split("\r\n", 1)[0].strip()
+            if server and not self.direct:
+                incoming = src == server
+            else:
+                incoming = dst.rsplit(":", 1)[-1] == str(self.sip_port)
+            msg = {"transport": transport, "src": src, "dst": dst, "incoming": incoming,
+                   "start": start, "text": text}
+            if start.startswith("SIP/2.0 "):
+                try:
+                    msg["status"] = int(start.split()[1])
+                except (IndexError, ValueError):
+                    continue
+            else:
+                msg["method"] = start.split(" ", 1)[0]
+            hm = re.search(r"(?im)^CSeq:\s*\d+\s+(\S+)", text)
+            msg["cseq_method"] = hm.group(1).upper() if hm else None
+            hm = re.search(r"(?im)^(?:Call-ID|i):\s*(\S+)", text)
+            msg["call_id"] = hm.group(1) if hm else None
+            out.append(msg)
+        return out
+
+    def send_message(self, uri: str, text: str, timeout: float = 10.0) -> int | None:
+        """Send a text/plain MESSAGE to ``uri`` (one of ``self.contacts``).
+
+        Returns the final SIP status (after baresip's own answer to a 401/407),
+        or None if none arrived within ``timeout``.
+        """
+        if "\n" in text or "\r" in text:
+            raise PhoneError(f"{self.name}: send_message takes one line of text")
+        if not self.sip_trace:
+            raise PhoneError(f"{self.name}: send_message needs sip_trace=True (the status is read from it)")
+        self.select_contact(uri)
+        since = self.log_mark()
+        self.command("message", text)
+        deadline = time.monotonic() + timeout
+        while True:
+            trace = self.trace_messages(since)
+            ours = {m["call_id"] for m in trace
+                    if not m["incoming"] and m.get("method") == "MESSAGE"}
+            challenges = 0
+            for m in trace:
+                if not (m["incoming"] and m.get("status", 0) >= 200
+                        and m["cseq_method"] == "MESSAGE" and m["call_id"] in ours):
+                    continue
+                if m["status"] in (401, 407):
+                    challenges += 1
+                    if challenges < 2:
+                        continue  # baresip answers the challenge itself
+                return m["status"]
+            if time.monotonic() >= deadline or (self.proc and self.proc.poll() is not None):
+                return None
+            time.sleep(0.05)
+
+    def messages(self, since: int = 0) -> list[dict]:
+        """MESSAGEs this phone received (printed by the stdio UI) after log offset ``since``.
+
+        Each is ``{"from": <From URI>, "text": <body>}``, oldest first.
+        """
+        return [{"from": m.group(1), "text": m.group(2)}
+                for m in _MESSAGE_RE.finditer(self._log_text(since))]
+
+    def wait_message(self, timeout: float, *, since: int = 0, pred=None) -> dict | None:
+        """First received MESSAGE after ``since`` (a ``log_mark()``) matching ``pred``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for m in self.messages(since):
+                if pred is None or pred(m):
+                    return m
+            if time.monotonic() >= deadline or (self.proc and self.proc.poll() is not None):
+                return None
+            time.sleep(0.05)
 
     def kill(self) -> None:
         """Hard stop by PID (for watchdogs)."""

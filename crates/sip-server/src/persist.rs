@@ -64,7 +64,8 @@ pub fn spawn(store: Store, bus: services::bus::Bus) -> (PersistTx, oneshot::Rece
     (tx, done_rx)
 }
 
-/// Re-reads users and domains periodically so CLI changes reach a running server.
+/// Re-reads users and domains when they changed (CLI, CAS admin), polling a cheap version
+/// counter, so changes reach a running server within `every`.
 pub fn spawn_directory_refresh(
     store: Store,
     default_domain: String,
@@ -72,8 +73,14 @@ pub fn spawn_directory_refresh(
     events: mpsc::Sender<Event>,
 ) {
     tokio::spawn(async move {
+        let mut seen = store.directory_version().await.ok();
         loop {
             tokio::time::sleep(every).await;
+            let version = store.directory_version().await.ok();
+            if version.is_some() && version == seen {
+                continue;
+            }
+            seen = version;
             let (domains, users) = match (store.domains().await, store.all_credentials().await) {
                 (Ok(d), Ok(u)) => (d, u),
                 (Err(e), _) | (_, Err(e)) => {

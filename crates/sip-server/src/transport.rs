@@ -126,40 +126,77 @@ pub async fn bind_all(
         local_ip_cache: HashMap::new(),
         rx: rx.clone(),
     };
-    // Port 0 on one address means one OS-chosen port for UDP and TCP alike, so phones that
-    // mix transports (see phones/NOTES.md §1.9) reach both.
-    let mut chosen: HashMap<IpAddr, u16> = HashMap::new();
-    for (transport, requested) in &cfg.listen {
-        let mut addr = *requested;
-        if addr.port() == 0
-            && let Some(p) = chosen.get(&addr.ip())
-        {
-            addr.set_port(*p);
+    // Port 0 on one address for both UDP and TCP means one OS-chosen port for both, so phones
+    // that mix transports (see phones/NOTES.md §1.9) reach both: bind them as a pair.
+    let mut pairs: HashMap<IpAddr, (std::net::UdpSocket, std::net::TcpListener)> = HashMap::new();
+    for (transport, addr) in &cfg.listen {
+        let both = cfg
+            .listen
+            .iter()
+            .any(|(t, a)| *t != *transport && a.ip() == addr.ip() && a.port() == 0);
+        if *transport == Transport::Udp && addr.port() == 0 && both {
+            let pair = bind_pair(addr.ip()).map_err(|source| ServerError::Bind {
+                transport: *transport,
+                addr: *addr,
+                source,
+            })?;
+            pairs.insert(addr.ip(), pair);
         }
-        let addr = &addr;
+    }
+    for (transport, requested) in &cfg.listen {
+        let addr = requested;
         let bind_err = |source| ServerError::Bind {
             transport: *transport,
             addr: *addr,
             source,
         };
+        let paired = if addr.port() == 0 {
+            pairs.get_mut(&addr.ip())
+        } else {
+            None
+        };
         match transport {
             Transport::Udp => {
-                let sock = Arc::new(UdpSocket::bind(addr).await.map_err(bind_err)?);
+                let sock = match paired.and_then(|(u, _)| u.try_clone().ok()) {
+                    Some(std_sock) => UdpSocket::from_std(std_sock).map_err(bind_err)?,
+                    None => UdpSocket::bind(addr).await.map_err(bind_err)?,
+                };
+                let sock = Arc::new(sock);
                 let local = sock.local_addr().map_err(bind_err)?;
-                chosen.insert(local.ip(), local.port());
                 tokio::spawn(udp_loop(sock.clone(), rx.clone()));
                 t.udp.push((local, sock));
             }
             Transport::Tcp => {
-                let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
+                let listener = match paired.and_then(|(_, l)| l.try_clone().ok()) {
+                    Some(std_listener) => TcpListener::from_std(std_listener).map_err(bind_err)?,
+                    None => TcpListener::bind(addr).await.map_err(bind_err)?,
+                };
                 let local = listener.local_addr().map_err(bind_err)?;
-                chosen.insert(local.ip(), local.port());
                 tokio::spawn(tcp_accept_loop(listener, rx.clone()));
                 t.tcp.push(local);
             }
         }
     }
     Ok(t)
+}
+
+/// A UDP socket and a TCP listener on the same OS-chosen port of `ip` (retrying when the
+/// port the OS gave the UDP socket is taken for TCP).
+fn bind_pair(ip: IpAddr) -> std::io::Result<(std::net::UdpSocket, std::net::TcpListener)> {
+    let mut last = std::io::Error::other("no free port pair");
+    for _ in 0..32 {
+        let udp = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))?;
+        let port = udp.local_addr()?.port();
+        match std::net::TcpListener::bind(SocketAddr::new(ip, port)) {
+            Ok(tcp) => {
+                udp.set_nonblocking(true)?;
+                tcp.set_nonblocking(true)?;
+                return Ok((udp, tcp));
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 impl Transports {

@@ -12,6 +12,15 @@ pub struct RoleGrants {
 }
 
 impl Store {
+    /// A number that changes whenever users or domains change (cheap to poll).
+    pub async fn directory_version(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT v FROM directory_version WHERE id = 1")
+                .fetch_one(self.db.pool())
+                .await?,
+        )
+    }
+
     pub async fn roles(&self) -> Result<Vec<RoleGrants>> {
         let rows = sqlx::query(
             "SELECT r.name, g.action FROM roles r LEFT JOIN grants g ON g.role = r.name

@@ -47,6 +47,6 @@ pub fn sip_config(config: &Config) -> SipConfig {
         },
         ring_timeout: secs(config.calls.ring_timeout),
         max_call_duration: secs(config.calls.max_call_duration),
-        directory_refresh: Duration::from_secs(5),
+        directory_refresh: Duration::from_secs(2),
     }
 }

@@ -25,6 +25,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (5, include_str!("../../migrations/sqlite/0005_history.sql")),
     (6, include_str!("../../migrations/sqlite/0006_im.sql")),
+    (
+        7,
+        include_str!("../../migrations/sqlite/0007_directory_version.sql"),
+    ),
 ];
 
 pub(super) async fn run(pool: &SqlitePool) -> Result<()> {
