@@ -17,10 +17,12 @@ pub struct RegistrarConfig {
 /// The registrar's answer to one REGISTER.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RegisterOutcome {
-    /// 200 with the current bindings; `changed` when something must be persisted.
+    /// 200 with the current bindings; `changed` when something must be persisted,
+    /// `devices_changed` when the set of contacts changed (not a mere refresh).
     Ok {
         bindings: Vec<Binding>,
         changed: bool,
+        devices_changed: bool,
     },
     /// 423 Interval Too Brief with this Min-Expires (§10.3 step 7).
     IntervalTooBrief(u32),
@@ -94,6 +96,7 @@ impl Location {
             return RegisterOutcome::Ok {
                 bindings: current,
                 changed: false,
+                devices_changed: false,
             };
         }
         if contacts.iter().any(|c| matches!(c, ContactValue::Star)) {
@@ -110,6 +113,7 @@ impl Location {
             return RegisterOutcome::Ok {
                 bindings: Vec::new(),
                 changed: true,
+                devices_changed: !current.is_empty(),
             };
         }
         let mut next = current.clone();
@@ -165,9 +169,14 @@ impl Location {
         } else {
             self.aors.insert(aor.to_owned(), next.clone());
         }
+        let devices_changed = next.len() != current.len()
+            || next
+                .iter()
+                .any(|b| !current.iter().any(|c| c.contact == b.contact));
         RegisterOutcome::Ok {
             bindings: next,
             changed: true,
+            devices_changed,
         }
     }
 

@@ -26,7 +26,7 @@ pub fn spawn(store: Store, bus: services::bus::Bus) -> (PersistTx, oneshot::Rece
         while let Some(first) = rx.recv().await {
             // A short pause gathers what arrives meanwhile into one transaction: under load
             // one commit covers many registrations, idle it only delays the write.
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
             let mut bindings: HashMap<String, Vec<Binding>> = HashMap::new();
             let mut calls = Vec::new();
             let mut next = Some(first);

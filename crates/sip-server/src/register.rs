@@ -31,18 +31,14 @@ impl Core {
             transport: source.transport.as_str(),
             source: &src,
         };
-        let before: Vec<String> = self
-            .location
-            .lookup(&aor, now)
-            .into_iter()
-            .map(|b| b.contact)
-            .collect();
         match self.location.register(&aor, &msg, origin, now) {
-            RegisterOutcome::Ok { bindings, changed } => {
+            RegisterOutcome::Ok {
+                bindings,
+                changed,
+                devices_changed,
+            } => {
                 if changed {
                     // Other services care about which devices exist, not about refreshes.
-                    let devices_changed = bindings.len() != before.len()
-                        || bindings.iter().any(|b| !before.contains(&b.contact));
                     if devices_changed {
                         info!(aor = %aor, contacts = bindings.len(), "registration changed");
                         self.deps

@@ -22,46 +22,48 @@ impl Db {
             .await
     }
 
-    /// Several AORs in one transaction: one commit (one WAL sync) for a whole batch.
+    /// Several AORs in one transaction: one commit (one WAL sync) for a whole batch, and
+    /// multi-row statements, since every statement is a round trip to sqlx's worker thread.
     pub(crate) async fn save_bindings_many(&self, sets: &[(String, Vec<Binding>)]) -> Result<()> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        for (aor, bindings) in sets {
-            replace_aor(&mut tx, aor, bindings).await?;
+        for chunk in sets.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!("DELETE FROM bindings WHERE aor IN ({marks})");
+            let mut q = sqlx::query(&sql);
+            for (aor, _) in chunk {
+                q = q.bind(aor);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let rows: Vec<(&str, &Binding)> = sets
+            .iter()
+            .flat_map(|(aor, bs)| bs.iter().map(move |b| (aor.as_str(), b)))
+            .collect();
+        for chunk in rows.chunks(500) {
+            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "INSERT INTO bindings (aor, contact, expires_at, q, call_id, cseq, instance,
+                                       transport, source, user_agent) VALUES {values}"
+            );
+            let mut q = sqlx::query(&sql);
+            for (aor, b) in chunk {
+                q = q
+                    .bind(*aor)
+                    .bind(&b.contact)
+                    .bind(b.expires_at)
+                    .bind(b.q.map(f64::from))
+                    .bind(&b.call_id)
+                    .bind(i64::from(b.cseq))
+                    .bind(&b.instance)
+                    .bind(&b.transport)
+                    .bind(&b.source)
+                    .bind(&b.user_agent);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
     }
-}
-
-async fn replace_aor(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    aor: &str,
-    bindings: &[Binding],
-) -> Result<()> {
-    sqlx::query("DELETE FROM bindings WHERE aor = ?")
-        .bind(aor)
-        .execute(&mut **tx)
-        .await?;
-    for b in bindings {
-        sqlx::query(
-            "INSERT INTO bindings (aor, contact, expires_at, q, call_id, cseq, instance,
-                                       transport, source, user_agent)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(aor)
-        .bind(&b.contact)
-        .bind(b.expires_at)
-        .bind(b.q.map(f64::from))
-        .bind(&b.call_id)
-        .bind(i64::from(b.cseq))
-        .bind(&b.instance)
-        .bind(&b.transport)
-        .bind(&b.source)
-        .bind(&b.user_agent)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
 }
 
 impl Db {
