@@ -32,6 +32,7 @@ import json
 import os
 import re
 import signal
+import random
 import socket
 import subprocess
 import tempfile
@@ -55,12 +56,17 @@ class PhoneError(Exception):
 
 
 def free_port(udp_too: bool = True) -> int:
-    """A port free for TCP (and UDP) on 127.0.0.1 right now."""
-    for _ in range(50):
+    """A port free for TCP (and UDP) on 127.0.0.1 right now, chosen below the kernel's
+    ephemeral range so that outgoing connections of other programs cannot take it between
+    this check and baresip's bind."""
+    for _ in range(200):
         tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
+            port = random.randint(20000, 32000)
+            try:
+                tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
             if udp_too:
                 udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 try:
@@ -219,17 +225,25 @@ statmode_default	off
     def start(self, timeout: float = 10.0) -> None:
         """Start baresip, connect ctrl_tcp, add the account, wait for REGISTER_OK."""
         deadline = time.monotonic() + timeout
-        self.sip_port = free_port(udp_too=True)
-        self.ctrl_port = free_port(udp_too=False)
-        self._write_config()
-        args = [BARESIP, "-4", "-f", str(self.confdir)]
-        if self.sip_trace:
-            args.append("-s")
-        self._log = open(self.logpath, "wb")
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=self._log,
-                                     stderr=subprocess.STDOUT, cwd=self.workdir,
-                                     start_new_session=True)
-        self._connect(deadline)
+        for attempt in range(3):
+            self.sip_port = free_port(udp_too=True)
+            self.ctrl_port = free_port(udp_too=False)
+            self._write_config()
+            args = [BARESIP, "-4", "-f", str(self.confdir)]
+            if self.sip_trace:
+                args.append("-s")
+            self._log = open(self.logpath, "wb")
+            self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=self._log,
+                                         stderr=subprocess.STDOUT, cwd=self.workdir,
+                                         start_new_session=True)
+            try:
+                self._connect(deadline)
+                break
+            except PhoneError:
+                # Exit code 98 (EADDRINUSE): a port was taken after it was checked; retry.
+                if attempt == 2 or self.proc.poll() != 98:
+                    raise
+                self._log.close()
         # one round trip proves the main loop runs; then give it 50 ms
         self.command("reginfo", timeout=max(0.5, deadline - time.monotonic()))
         time.sleep(0.05)
