@@ -189,8 +189,14 @@ async fn events(
     respond(format, StatusCode::OK, &body)
 }
 
+/// Socket buffers start small (the library's default is 128 KiB per socket, which made an idle
+/// session cost ~135 KiB); they grow for large messages up to `max_body`.
+const WS_BUFFER: usize = 4096;
+
 async fn ws_upgrade(State(cas): State<Arc<Cas>>, ws: WebSocketUpgrade) -> Response {
     ws.max_message_size(cas.cfg.max_body)
+        .read_buffer_size(WS_BUFFER)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| ws_session(cas, socket))
 }
 

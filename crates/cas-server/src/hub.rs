@@ -51,6 +51,12 @@ struct State {
     next: SessionId,
     sessions: HashMap<SessionId, Session>,
     tokens: HashMap<String, SessionId>,
+    /// `user@domain` → its sessions, so a notice for some users costs O(their sessions).
+    by_user: HashMap<String, HashSet<SessionId>>,
+}
+
+fn aor(info: &SessionInfo) -> String {
+    format!("{}@{}", info.user, info.domain)
 }
 
 pub struct Hub {
@@ -111,6 +117,7 @@ impl Hub {
         if let Some(t) = &token {
             st.tokens.insert(t.clone(), id);
         }
+        st.by_user.entry(aor(&info)).or_default().insert(id);
         st.sessions.insert(
             id,
             Session {
@@ -152,14 +159,21 @@ impl Hub {
             if let Some(t) = s.as_ref().and_then(|s| s.token.clone()) {
                 st.tokens.remove(&t);
             }
+            if let Some(s) = &s {
+                let a = aor(&s.info);
+                if let Some(set) = st.by_user.get_mut(&a) {
+                    set.remove(&id);
+                    if set.is_empty() {
+                        st.by_user.remove(&a);
+                    }
+                }
+            }
             s
         };
         if let Some(s) = ended {
             s.notify.notify_waiters();
             if let Some(bus) = &self.bus {
-                bus.publish(services::bus::BusEvent::SessionEnded {
-                    user: format!("{}@{}", s.info.user, s.info.domain),
-                });
+                bus.publish(services::bus::BusEvent::SessionEnded { user: aor(&s.info) });
             }
         }
     }
@@ -263,22 +277,28 @@ impl Hub {
     ) {
         let targets: Vec<SessionId> = {
             let st = self.lock();
-            st.sessions
-                .values()
-                .filter(|s| {
-                    users.is_none_or(|u| {
-                        u.iter()
-                            .any(|a| *a == format!("{}@{}", s.info.user, s.info.domain))
-                    })
-                })
-                .filter(|s| {
-                    always
-                        || s.subs
-                            .iter()
-                            .any(|(t, k)| t == topic && (k.is_none() || k.as_deref() == key))
-                })
-                .map(|s| s.info.id)
-                .collect()
+            let wants = |s: &&Session| {
+                always
+                    || s.subs
+                        .iter()
+                        .any(|(t, k)| t == topic && (k.is_none() || k.as_deref() == key))
+            };
+            match users {
+                Some(users) => users
+                    .iter()
+                    .filter_map(|u| st.by_user.get(u))
+                    .flatten()
+                    .filter_map(|id| st.sessions.get(id))
+                    .filter(wants)
+                    .map(|s| s.info.id)
+                    .collect(),
+                None => st
+                    .sessions
+                    .values()
+                    .filter(wants)
+                    .map(|s| s.info.id)
+                    .collect(),
+            }
         };
         for id in targets {
             self.deliver(id, event.clone());
@@ -298,11 +318,10 @@ impl Hub {
     /// Sessions of `user@domain`.
     pub fn sessions_of(&self, aor: &str) -> Vec<SessionId> {
         self.lock()
-            .sessions
-            .values()
-            .filter(|s| format!("{}@{}", s.info.user, s.info.domain) == aor)
-            .map(|s| s.info.id)
-            .collect()
+            .by_user
+            .get(aor)
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     pub fn set_role(&self, id: SessionId, role: &str) {

@@ -63,8 +63,10 @@ pub struct Bus {
 }
 
 impl Default for Bus {
+    /// Room for bursts (10,000 clients logging in at once): a slow reader that falls behind
+    /// by more than this loses events, which the readers log as `lagged`.
     fn default() -> Self {
-        Bus::new(4096)
+        Bus::new(1 << 17)
     }
 }
 

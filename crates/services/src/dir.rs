@@ -38,6 +38,9 @@ pub struct Directory {
     store: Store,
     bus: Bus,
     presence: Arc<Presence>,
+    /// The domains' users as directory entries, rebuilt only when the store's
+    /// `directory_version` changes (a lookup then costs a scan, not a query of every user).
+    system: std::sync::Mutex<std::collections::HashMap<String, (i64, Arc<Vec<Contact>>)>>,
 }
 
 fn unix_now() -> i64 {
@@ -68,6 +71,7 @@ impl Directory {
             store,
             bus,
             presence,
+            system: std::sync::Mutex::default(),
         })
     }
 
@@ -115,6 +119,37 @@ impl Directory {
         }
     }
 
+    /// The system directory of a domain, from the cache when users did not change.
+    async fn system_entries(&self, domain: &str) -> Result<Arc<Vec<Contact>>, CasError> {
+        let version = self.store.directory_version().await.map_err(store_error)?;
+        let cached = self.system.lock().ok().and_then(|m| {
+            m.get(domain)
+                .filter(|(v, _)| *v == version)
+                .map(|(_, c)| c.clone())
+        });
+        if let Some(c) = cached {
+            return Ok(c);
+        }
+        let users = self.store.users(domain).await.map_err(store_error)?;
+        let entries: Arc<Vec<Contact>> = Arc::new(
+            users
+                .into_iter()
+                .map(|u| {
+                    let aor = crate::registrar::aor_key(&u, domain);
+                    Contact {
+                        sip: format!("sip:{aor}"),
+                        name: u,
+                        ..Contact::default()
+                    }
+                })
+                .collect(),
+        );
+        if let Ok(mut m) = self.system.lock() {
+            m.insert(domain.to_owned(), (version, entries.clone()));
+        }
+        Ok(entries)
+    }
+
     async fn lookup(&self, caller: &Caller, req: &Request) -> Result<Object, CasError> {
         let query = Query::from_request(req)?;
         let (system_too, personal_too) = match req.opt_str("scope")?.unwrap_or("all") {
@@ -130,19 +165,11 @@ impl Directory {
         let with_presence = req.opt_bool("presence")?.unwrap_or(false);
         let mut entries: Vec<(EntryId, Contact)> = Vec::new();
         if system_too {
-            let users = self
-                .store
-                .users(&caller.domain)
-                .await
-                .map_err(store_error)?;
-            entries.extend(users.into_iter().map(|u| {
-                let aor = crate::registrar::aor_key(&u, &caller.domain);
-                let c = Contact {
-                    sip: format!("sip:{aor}"),
-                    name: u,
-                    ..Contact::default()
-                };
-                (EntryId::System(aor), c)
+            let users = self.system_entries(&caller.domain).await?;
+            // Only matching entries are copied out of the cache.
+            entries.extend(users.iter().filter(|c| query.matches(c)).map(|c| {
+                let aor = c.sip.trim_start_matches("sip:").to_owned();
+                (EntryId::System(aor), c.clone())
             }));
         }
         if personal_too {
