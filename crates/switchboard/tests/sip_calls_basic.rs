@@ -450,3 +450,99 @@ fn natted_device_is_reached_at_its_source_address() {
         .expect("the INVITE should reach the NATed socket");
     assert_eq!(forked.uri_str(), "sip:bob@10.255.255.1:5060");
 }
+
+/// A re-INVITE (RFC 3261 §14) from the caller is relayed to the answered device with the new
+/// offer; the device's answer comes back; the caller's ACK reaches the device; then a BYE from
+/// the callee side reaches the caller.
+#[test]
+fn reinvite_is_relayed_leg_to_leg() {
+    let srv = Server::default_start();
+    let (mut alice, mut bob) = two_parties(&srv);
+    let inv = invite_to(&mut alice, "bob").sdp(&sdp("alice", 40000));
+    let inv = alice.send_authenticated(&inv, None);
+    let forked = bob.recv_where(WAIT, |m| is_request(m, "INVITE")).unwrap();
+    let btag = token("b");
+    let bob_contact = format!("<{}>", bob.contact_uri());
+    bob.reply(
+        &forked,
+        200,
+        "OK",
+        &btag,
+        &[("Contact", &bob_contact)],
+        Some(&sdp("bob", 50000)),
+    );
+    let ok = alice
+        .recv_where(WAIT, |m| inv.answered_by(m) && m.status() == Some(200))
+        .unwrap();
+    let server_contact = match ok.contacts().first() {
+        Some(sip::ContactValue::Addr(a)) => a.uri.raw().to_owned(),
+        other => panic!("200 without Contact: {other:?}"),
+    };
+    let to_with_tag = ok.header(HeaderName::To).unwrap().to_owned();
+    let mut ack = alice.request("ACK", &server_contact, &to_with_tag);
+    ack.cseq = inv.cseq;
+    alice.cseq -= 1;
+    alice.send(&ack);
+    bob.recv_where(WAIT, |m| is_request(m, "ACK")).unwrap();
+
+    // alice puts the call on hold with a new offer.
+    let hold = "v=0\r\no=alice 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=sendonly\r\n";
+    let alice_contact = format!("<{}>", alice.contact_uri());
+    let reinv = alice
+        .request("INVITE", &server_contact, &to_with_tag)
+        .header("Contact", &alice_contact)
+        .sdp(hold);
+    alice.send(&reinv);
+    let b_reinv = bob
+        .recv_where(WAIT, |m| is_request(m, "INVITE"))
+        .expect("bob should get the re-INVITE");
+    assert_eq!(b_reinv.call_id(), forked.call_id());
+    assert_eq!(b_reinv.to().unwrap().tag(), Some(btag.as_str()));
+    assert!(b_reinv.cseq().unwrap().seq > forked.cseq().unwrap().seq);
+    assert_eq!(b_reinv.body(), hold.as_bytes());
+    let held = "v=0\r\no=bob 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 50000 RTP/AVP 0\r\na=recvonly\r\n";
+    bob.reply(
+        &b_reinv,
+        200,
+        "OK",
+        &btag,
+        &[("Contact", &bob_contact)],
+        Some(held),
+    );
+    let ok2 = alice
+        .recv_where(WAIT, |m| reinv.answered_by(m) && m.status() == Some(200))
+        .expect("alice should get the answer to her re-INVITE");
+    assert_eq!(ok2.body(), held.as_bytes());
+    let mut ack2 = alice.request("ACK", &server_contact, &to_with_tag);
+    ack2.cseq = reinv.cseq;
+    alice.cseq -= 1;
+    alice.send(&ack2);
+    let b_ack2 = bob
+        .recv_where(WAIT, |m| is_request(m, "ACK"))
+        .expect("bob should get the ACK of the re-INVITE");
+    assert_eq!(b_ack2.cseq().unwrap().seq, b_reinv.cseq().unwrap().seq);
+
+    // bob hangs up: alice gets a BYE in her dialog.
+    let bye = format!(
+        "BYE {} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch={}\r\nMax-Forwards: 70\r\nFrom: {};tag={btag}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} BYE\r\nContent-Length: 0\r\n\r\n",
+        b_reinv
+            .contacts()
+            .first()
+            .map(|c| match c {
+                sip::ContactValue::Addr(a) => a.uri.raw().to_owned(),
+                sip::ContactValue::Star => String::new(),
+            })
+            .unwrap(),
+        bob.local(),
+        common::new_branch(),
+        forked.header(HeaderName::To).unwrap(),
+        forked.header(HeaderName::From).unwrap(),
+        forked.call_id().unwrap(),
+        b_reinv.cseq().unwrap().seq + 100,
+    );
+    bob.send_raw(bye.as_bytes());
+    let a_bye = alice
+        .recv_where(WAIT, |m| is_request(m, "BYE"))
+        .expect("alice should get the BYE");
+    assert_eq!(a_bye.call_id(), inv.call_id.as_str().into());
+}
