@@ -40,8 +40,11 @@ pub struct Directory {
     presence: Arc<Presence>,
     /// The domains' users as directory entries, rebuilt only when the store's
     /// `directory_version` changes (a lookup then costs a scan, not a query of every user).
-    system: std::sync::Mutex<std::collections::HashMap<String, (i64, Arc<Vec<Contact>>)>>,
+    system: std::sync::Mutex<std::collections::HashMap<String, SystemEntries>>,
 }
+
+/// A domain's users as entries, with the `directory_version` they were read at.
+type SystemEntries = (i64, Arc<Vec<Contact>>);
 
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
