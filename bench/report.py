@@ -6,7 +6,10 @@ results_dir), and each row's result.json for the figures summary.tsv does not
 hold (CPU per op at the highest rate both servers passed, failures over all
 steps, contacts registered).  Writes Markdown to --out and prints it.
 
-usage: report.py --run-dir results/run-X [--summary results/summary.tsv] [--out latest.md]
+usage: report.py --run-dir results/run-X [--run-dir results/run-Y ...]
+                 [--summary results/summary.tsv] [--out latest.md]
+With several run folders, each mode is taken from the LAST folder that has it
+(e.g. a full run, then a re-run of one mode).
 """
 
 import argparse
@@ -124,33 +127,46 @@ def failures(res):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--run-dir", required=True)
+    ap.add_argument("--run-dir", required=True, action="append")
     ap.add_argument("--summary", default=os.path.join(HERE, "results", "summary.tsv"))
     ap.add_argument("--out")
     ap.add_argument("--failed", default="")
     ap.add_argument("--quick", default="0")
     a = ap.parse_args()
-    run_dir = os.path.abspath(a.run_dir)
-    rows = load_rows(os.path.abspath(a.summary), run_dir)
+    run_dirs = [os.path.abspath(d) for d in a.run_dir]
+
+    def dir_for(mode):
+        for d in reversed(run_dirs):
+            if any(os.path.exists(os.path.join(d, f"{srv}-{mode}", "result.json"))
+                   for srv in ("switchboard", "kamailio")):
+                return d
+        return run_dirs[-1]
 
     out = []
     w = out.append
     w(f"# switchboard vs Kamailio — {time.strftime('%Y-%m-%d %H:%M')}"
       f"{' (--quick)' if a.quick == '1' else ''}")
     w("")
-    w(f"Run folder: `{os.path.relpath(run_dir, HERE)}`. Ratio = switchboard / Kamailio "
+    used = [d for d in run_dirs if d in {dir_for(m) for m in MODES}] or run_dirs[-1:]
+    folders = ", ".join(f"`{os.path.relpath(d, HERE)}`" for d in used)
+    w(f"Run folder(s): {folders}. Ratio = switchboard / Kamailio "
       "(CPU, latency, memory: lower is better; rate: higher is better). Server pinned to "
       "CPU 0, SIPp to CPU 1, UDP on loopback. Kamailio register-auth uses the htable "
       "credential cache.")
-    bt = os.path.join(run_dir, "build.txt")
-    if os.path.exists(bt):
-        with open(bt) as fh:
-            w("Measured: " + "; ".join(l.strip() for l in fh if l.strip()) + ".")
+    for d in used:
+        bt = os.path.join(d, "build.txt")
+        if os.path.exists(bt):
+            with open(bt) as fh:
+                modes = [m for m in MODES if dir_for(m) == d]
+                w(f"Measured ({', '.join(modes) if len(used) > 1 else 'all modes'}): "
+                  + "; ".join(l.strip() for l in fh if l.strip()) + ".")
     w("")
     w("| mode | metric | switchboard | Kamailio | ratio |")
     w("| --- | --- | ---: | ---: | ---: |")
     notes = []
     for mode in MODES:
+        run_dir = dir_for(mode)
+        rows = load_rows(os.path.abspath(a.summary), run_dir)
         sb, km = rows.get(("switchboard", mode)), rows.get(("kamailio", mode))
         jsb, jkm = load_json(run_dir, "switchboard", mode), load_json(run_dir, "kamailio", mode)
         if not (sb or km or jsb or jkm):

@@ -226,5 +226,11 @@ for mode in $modes; do
 done
 rm -rf "$RUN"/sb-data-* "$RUN/switchboard" 2>/dev/null || true
 
+# results/latest.md only from a complete comparison; a subset goes to the run folder
+out="$RUN/report.md"
+if [[ "$modes" == "register register-auth call" && "$servers" == "switchboard kamailio" ]]; then
+  out="$HERE/results/latest.md"
+fi
 python3 "$HERE/report.py" --run-dir "$RUN" --summary "$HERE/results/summary.tsv" \
-  --out "$HERE/results/latest.md" --failed "${failed_runs[*]:-}" --quick "$quick"
+  --out "$out" --failed "${failed_runs[*]:-}" --quick "$quick"
+echo "run.sh: report written to $out" >&2

@@ -205,9 +205,28 @@ impl Query {
     }
 }
 
+/// `token` (lower-case) is a prefix of `word`, ignoring ASCII case, without allocating.
+fn ascii_prefix(word: &str, token: &str) -> bool {
+    word.as_bytes()
+        .get(..token.len())
+        .is_some_and(|w| w.eq_ignore_ascii_case(token.as_bytes()))
+}
+
 fn token_matches(token: &str, value: &str, field: Field) -> bool {
     if value.is_empty() {
         return false;
+    }
+    // Fast path for the common all-ASCII case: no lower-cased copies per comparison (a
+    // lookup scans every entry of the directory).
+    if value.is_ascii() && token.is_ascii() && field != Field::Phone {
+        let bare = match field {
+            Field::Sip => strip_scheme(value),
+            _ => value,
+        };
+        return ascii_prefix(bare, token)
+            || bare
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| ascii_prefix(w, token));
     }
     let value = value.to_lowercase();
     let bare = match field {
@@ -233,6 +252,16 @@ fn token_matches(token: &str, value: &str, field: Field) -> bool {
         return only_dialable && !t.is_empty() && digits(bare).starts_with(&t);
     }
     false
+}
+
+/// The part of a SIP URI after `sip:` / `sips:` (any case).
+fn strip_scheme(v: &str) -> &str {
+    for scheme in ["sips:", "sip:"] {
+        if ascii_prefix(v, scheme) {
+            return v.get(scheme.len()..).unwrap_or(v);
+        }
+    }
+    v
 }
 
 #[cfg(test)]
