@@ -41,7 +41,16 @@ pub struct Directory {
     /// The domains' users as directory entries, rebuilt only when the store's
     /// `directory_version` changes (a lookup then costs a scan, not a query of every user).
     system: std::sync::Mutex<std::collections::HashMap<String, SystemEntries>>,
+    /// Personal contacts per `user@domain`, dropped on every write through this provider
+    /// and whenever users change.
+    personal: std::sync::Mutex<std::collections::HashMap<String, PersonalEntries>>,
+    /// The store's `directory_version`, polled once a second by a background task, so a
+    /// lookup costs no query to know whether its caches are current.
+    version: Arc<std::sync::atomic::AtomicI64>,
 }
+
+/// A user's personal contacts with the `directory_version` they were read at.
+type PersonalEntries = (i64, Arc<Vec<(i64, Contact)>>);
 
 /// A domain's users as entries, with the `directory_version` they were read at.
 type SystemEntries = (i64, Arc<Vec<Contact>>);
@@ -70,11 +79,25 @@ impl Directory {
             &store.load_bindings(unix_now()).await?,
         ));
         presence::follow(presence.clone(), store.clone(), bus.clone(), rx);
+        let version = Arc::new(std::sync::atomic::AtomicI64::new(
+            store.directory_version().await?,
+        ));
+        let (poll_store, poll_version) = (store.clone(), version.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                if let Ok(v) = poll_store.directory_version().await {
+                    poll_version.store(v, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        });
         Ok(Directory {
             store,
             bus,
             presence,
             system: std::sync::Mutex::default(),
+            personal: std::sync::Mutex::default(),
+            version,
         })
     }
 
@@ -82,6 +105,14 @@ impl Directory {
         // The face checks this too; checking here keeps the provider safe on its own.
         if let Some(action) = SPEC.message(&req.message).and_then(|m| m.action) {
             caller.require(action)?;
+        }
+        let read_only = matches!(
+            req.message.as_str(),
+            "lookup_contacts" | "contact_get" | "lists" | "speed_dials"
+        );
+        if !read_only && let Ok(mut m) = self.personal.lock() {
+            // Any write may change the caller's contacts; read them afresh next time.
+            m.remove(&caller.aor());
         }
         match req.message.as_str() {
             "lookup_contacts" => self.lookup(caller, req).await,
@@ -124,7 +155,7 @@ impl Directory {
 
     /// The system directory of a domain, from the cache when users did not change.
     async fn system_entries(&self, domain: &str) -> Result<Arc<Vec<Contact>>, CasError> {
-        let version = self.store.directory_version().await.map_err(store_error)?;
+        let version = self.version.load(std::sync::atomic::Ordering::Relaxed);
         let cached = self.system.lock().ok().and_then(|m| {
             m.get(domain)
                 .filter(|(v, _)| *v == version)
@@ -176,11 +207,11 @@ impl Directory {
             }));
         }
         if personal_too {
+            let mine = self.contacts_cached(caller).await?;
             entries.extend(
-                self.contacts(caller)
-                    .await?
-                    .into_iter()
-                    .map(|(id, c)| (EntryId::Personal(id), c)),
+                mine.iter()
+                    .filter(|(_, c)| query.matches(c))
+                    .map(|(id, c)| (EntryId::Personal(*id), c.clone())),
             );
         }
         let (total, page) = query.run(entries);
@@ -269,21 +300,41 @@ impl Directory {
 
     /// The caller's contacts; an unreadable card is logged and skipped, not fatal.
     async fn contacts(&self, caller: &Caller) -> Result<Vec<(i64, Contact)>, CasError> {
+        Ok(self.contacts_cached(caller).await?.as_ref().clone())
+    }
+
+    /// The caller's contacts, from the cache when nothing changed since they were read.
+    async fn contacts_cached(&self, caller: &Caller) -> Result<Arc<Vec<(i64, Contact)>>, CasError> {
+        let version = self.version.load(std::sync::atomic::Ordering::Relaxed);
+        let key = caller.aor();
+        let cached = self.personal.lock().ok().and_then(|m| {
+            m.get(&key)
+                .filter(|(v, _)| *v == version)
+                .map(|(_, c)| c.clone())
+        });
+        if let Some(c) = cached {
+            return Ok(c);
+        }
         let rows = self
             .store
             .contacts(&caller.domain, &caller.user)
             .await
             .map_err(store_error)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, card)| {
-                let c = Contact::from_card(&card);
-                if c.is_none() {
-                    tracing::error!(contact = id, "unreadable contact card");
-                }
-                c.map(|c| (id, c))
-            })
-            .collect())
+        let list: Arc<Vec<(i64, Contact)>> = Arc::new(
+            rows.into_iter()
+                .filter_map(|(id, card)| {
+                    let c = Contact::from_card(&card);
+                    if c.is_none() {
+                        tracing::error!(contact = id, "unreadable contact card");
+                    }
+                    c.map(|c| (id, c))
+                })
+                .collect(),
+        );
+        if let Ok(mut m) = self.personal.lock() {
+            m.insert(key, (version, list.clone()));
+        }
+        Ok(list)
     }
 
     /// Tells the caller's other sessions (subscribed to `dir`) what changed.
