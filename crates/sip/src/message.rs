@@ -77,6 +77,21 @@ pub struct Message {
 impl Message {
     /// Parses one message. For datagrams, bytes after Content-Length are ignored (§18.3).
     pub fn parse(raw: Bytes, framing: Framing, limits: &Limits) -> Result<Message, ParseError> {
+        Message::parse_with(raw, framing, limits, true)
+    }
+
+    /// Indexes a message this process built itself (with [`crate::Builder`]), skipping the
+    /// validation of header values that [`Message::parse`] does for network input.
+    pub fn parse_own(raw: Bytes) -> Result<Message, ParseError> {
+        Message::parse_with(raw, Framing::Datagram, &Limits::default(), false)
+    }
+
+    fn parse_with(
+        raw: Bytes,
+        framing: Framing,
+        limits: &Limits,
+        validate: bool,
+    ) -> Result<Message, ParseError> {
         // Decided from the first bytes so that even the cheapest rejections know whether to
         // answer (requests) or drop (responses).
         let is_request = !starts_with_sip_version(&raw);
@@ -105,7 +120,9 @@ impl Message {
             received: None,
         };
         msg.index(head_end.0, limits).map_err(err)?;
-        msg.validate().map_err(err)?;
+        if validate {
+            msg.validate().map_err(err)?;
+        }
         let available = raw.len() - head_end.1;
         let body_len = match msg.content_length().map_err(err)? {
             Some(n) if n > available => return Err(err(K::BodyTruncated)),
