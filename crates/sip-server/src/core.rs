@@ -41,6 +41,7 @@ pub struct Core {
     pub deps: crate::Deps,
     /// Live CAS sessions per user (from the bus), so MESSAGE can tell delivered from stored.
     pub cas_sessions: std::collections::HashMap<String, usize>,
+    last_overload_warning: Option<Instant>,
 }
 
 impl Core {
@@ -65,6 +66,7 @@ impl Core {
             persist,
             calls: Calls::default(),
             cas_sessions: std::collections::HashMap::new(),
+            last_overload_warning: None,
             deps,
             cfg,
         }
@@ -166,20 +168,32 @@ impl Core {
 
     /// Feeds the transaction layer and acts on everything it outputs.
     pub fn input(&mut self, input: Input<Target>) {
-        let stateless_target = match &input {
-            Input::Received { msg, source, .. } if msg.is_request() => Some((msg.clone(), *source)),
+        let source = match &input {
+            Input::Received { source, .. } => Some(*source),
             _ => None,
         };
-        if let Err(e) = self.txn.handle_input(Instant::now(), input) {
-            debug!(error = %e, "transaction layer refused input");
-            if let Some((msg, source)) = stateless_target
-                && msg.method_kind() != Method::Ack
-            {
-                let b = response_to(&msg, 503, "Service Unavailable", None);
-                let mut b = b;
-                b.header("Retry-After", "5");
-                self.transports.send(source, b.finish_empty());
+        match self.txn.handle_input(Instant::now(), input) {
+            Ok(()) => {}
+            Err(sip_txn::TxnError::Overloaded(msg)) => {
+                // The transaction table is full: answer statelessly, tell the operator (at
+                // most once a second).
+                if self
+                    .last_overload_warning
+                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+                {
+                    warn!("transaction table full, answering 503");
+                    self.last_overload_warning = Some(Instant::now());
+                }
+                if let Some(source) = source
+                    && msg.is_request()
+                    && msg.method_kind() != Method::Ack
+                {
+                    let mut b = response_to(&msg, 503, "Service Unavailable", None);
+                    b.header("Retry-After", "5");
+                    self.transports.send(source, b.finish_empty());
+                }
             }
+            Err(e) => debug!(error = %e, "transaction layer refused input"),
         }
         while let Some(out) = self.txn.poll_output() {
             self.on_output(out);
