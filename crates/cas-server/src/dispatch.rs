@@ -175,11 +175,18 @@ impl Cas {
         value: Value,
         chan: Channel,
     ) -> Handled {
-        let req = match Request::from_value(value.clone()) {
+        // Only the headers an error reply echoes are kept aside; the tree moves into the request.
+        let mut echo = Object::new();
+        for h in ["topic", "message", "request_id"] {
+            if let Some(v) = value.get(h) {
+                echo.insert(h.into(), v.clone());
+            }
+        }
+        let req = match Request::from_value(value) {
             Ok(r) => r,
             Err(e) => {
                 return Handled {
-                    reply: Reply::error_for_raw(&value, &e),
+                    reply: Reply::error_for_raw(&Value::Object(echo), &e),
                     session,
                     later: Later::new(),
                 };

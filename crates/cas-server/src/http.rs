@@ -37,8 +37,7 @@ pub fn router(cas: Arc<Cas>) -> Router {
 
 /// Every message carries `timestamp`; session messages already have it (with their
 /// `sequence_id`), the others (errors before a session exists) get it here.
-fn with_timestamp(body: &Object) -> Value {
-    let mut body = body.clone();
+fn with_timestamp(mut body: Object) -> Value {
     if !body.contains_key("timestamp") {
         body.insert("timestamp".into(), json!(now_ms()));
     }
@@ -46,6 +45,11 @@ fn with_timestamp(body: &Object) -> Value {
 }
 
 fn respond(format: Format, status: StatusCode, body: &Object) -> Response {
+    respond_owned(format, status, body.clone())
+}
+
+/// Encodes without copying the reply tree.
+fn respond_owned(format: Format, status: StatusCode, body: Object) -> Response {
     let bytes = encode(&with_timestamp(body), format);
     (
         status,
@@ -142,7 +146,7 @@ async fn post_cas(State(cas): State<Arc<Cas>>, headers: HeaderMap, body: Body) -
             .and_then(|c| StatusCode::from_u16(c).ok())
             .unwrap_or(StatusCode::BAD_REQUEST)
     };
-    respond(format, status, &reply)
+    respond_owned(format, status, reply)
 }
 
 #[derive(Deserialize)]
@@ -303,7 +307,7 @@ async fn ws_session(cas: Arc<Cas>, mut socket: WebSocket) {
 }
 
 async fn send(socket: &mut WebSocket, format: Format, msg: &Object) -> Result<(), axum::Error> {
-    let bytes = encode(&with_timestamp(msg), format);
+    let bytes = encode(&with_timestamp(msg.clone()), format);
     let text = String::from_utf8_lossy(&bytes).into_owned();
     socket.send(Message::Text(text.into())).await
 }
