@@ -65,16 +65,18 @@ impl Field {
         })
     }
 
-    fn values(self, c: &Contact) -> Vec<&str> {
+    /// True if `pred` holds for one of the field's values; allocation-free, since a lookup
+    /// runs it for every entry of the directory.
+    fn any_value(self, c: &Contact, mut pred: impl FnMut(&str) -> bool) -> bool {
         match self {
-            Field::Name => vec![c.name.as_str()],
-            Field::First => vec![c.first.as_str()],
-            Field::Last => vec![c.last.as_str()],
-            Field::Company => vec![c.company.as_str()],
-            Field::Phone => c.phones.iter().map(String::as_str).collect(),
-            Field::Email => c.emails.iter().map(String::as_str).collect(),
-            Field::Sip => vec![c.sip.as_str()],
-            Field::Notes => vec![c.notes.as_str()],
+            Field::Name => pred(&c.name),
+            Field::First => pred(&c.first),
+            Field::Last => pred(&c.last),
+            Field::Company => pred(&c.company),
+            Field::Phone => c.phones.iter().any(|p| pred(p)),
+            Field::Email => c.emails.iter().any(|e| pred(e)),
+            Field::Sip => pred(&c.sip),
+            Field::Notes => pred(&c.notes),
         }
     }
 }
@@ -167,7 +169,7 @@ impl Query {
         self.tokens.iter().all(|t| {
             self.fields
                 .iter()
-                .any(|f| f.values(c).into_iter().any(|v| token_matches(t, v, *f)))
+                .any(|f| f.any_value(c, |v| token_matches(t, v, *f)))
         })
     }
 
