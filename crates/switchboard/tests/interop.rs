@@ -14,31 +14,12 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Server, ServerOpts};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// False (skip) only when the operator asked to skip interop tests.
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("SWITCHBOARD_SKIP_INTEROP").is_some(),
-            "{tool} is not installed (apt-get install sip-tester baresip-core), \
-             or set SWITCHBOARD_SKIP_INTEROP=1"
-        );
-    }
-    found
-}
+use common::{have, repo};
 
 fn sipp(server: &Server, scenario: &str, args: &[&str], dir: &std::path::Path) -> Command {
     let mut c = Command::new("sipp");

@@ -18,7 +18,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,25 +25,7 @@ use common::Server;
 use common::cas::CasClient;
 use serde_json::{Value, json};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// False (skip) only when the operator asked to skip interop tests.
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("SWITCHBOARD_SKIP_INTEROP").is_some(),
-            "{tool} is not installed (apt-get install sip-tester baresip-core), \
-             or set SWITCHBOARD_SKIP_INTEROP=1"
-        );
-    }
-    found
-}
+use common::{have, repo};
 
 #[test]
 fn baresip_phone_and_cas_client_exchange_messages() {

@@ -12,6 +12,28 @@
 
 pub mod cas;
 
+/// The repository root (scenario files, phone harness, corpora).
+pub fn repo() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Whether an interop peer is installed. A missing peer fails the test, unless the operator
+/// asked to skip interop tests with `SWITCHBOARD_SKIP_INTEROP=1` (then: false, skip).
+pub fn have(tool: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("SWITCHBOARD_SKIP_INTEROP").is_some(),
+            "{tool} is not installed (apt-get install sip-tester baresip-core), \
+             or set SWITCHBOARD_SKIP_INTEROP=1"
+        );
+    }
+    found
+}
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
