@@ -19,6 +19,9 @@ pub fn topic_specs() -> Vec<&'static cas_proto::TopicSpec> {
         &services::callmode::SPEC,
         &services::history::SPEC,
         &services::im::SPEC,
+        // [catalogue: presence]
+        // [catalogue: vm]
+        // [catalogue: mwi]
     ])
 }
 
@@ -41,8 +44,12 @@ pub async fn run(config: &Config, store: store::Store) -> anyhow::Result<()> {
             perms.clone(),
         )),
         Arc::new(services::im::Im::start(store.clone(), bus.clone()).await?),
+        // [wiring: presence provider]
+        // [wiring: voicemail provider]
+        // [wiring: mwi provider]
     ];
 
+    // [wiring: media server]
     let sip = sip_server::start(
         crate::sip::sip_config(config),
         sip_server::Deps {

@@ -1,0 +1,1 @@
+//! Media graphs (PURE): relay, playback, recording, DTMF collection; time is an input.

@@ -1,0 +1,1 @@
+//! SDP (RFC 4566/8866) parse and print, and RFC 3264 offer/answer (PURE).
