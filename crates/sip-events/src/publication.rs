@@ -138,10 +138,90 @@ impl<T> Publications<T> {
         }
     }
 
-    /// Applies a PUBLISH per RFC 3903 §6. State is unchanged on error.
+    /// Applies a PUBLISH per RFC 3903 §6. State is unchanged on error. An entry whose
+    /// expiry has passed is treated as gone even before [`Publications::expire`] ran.
     pub fn apply(&mut self, now: Instant, req: Request<'_, T>) -> Result<Outcome, PubError> {
-        let _ = (now, req);
-        Err(PubError::MissingBody)
+        let expires = self.granted(req.expires)?;
+        let Some(tag) = req.if_match else {
+            let Some(body) = req.body else {
+                return Err(PubError::MissingBody);
+            };
+            if expires == 0 {
+                return Ok(Outcome::Removed);
+            }
+            let etag = self.fresh_etag(req.resource, req.etag_seed);
+            self.by_resource
+                .entry(req.resource.to_owned())
+                .or_default()
+                .push(Entry {
+                    etag: etag.clone(),
+                    body,
+                    expires_at: now + secs(expires),
+                });
+            return Ok(Outcome::Created { etag, expires });
+        };
+        let tag = tag.trim();
+        let live = self
+            .by_resource
+            .get(req.resource)
+            .and_then(|v| v.iter().position(|e| e.etag.0 == tag && e.expires_at > now))
+            .ok_or(PubError::UnknownEtag)?;
+        if expires == 0 {
+            self.remove_at(req.resource, live);
+            return Ok(Outcome::Removed);
+        }
+        let etag = self.fresh_etag(req.resource, req.etag_seed);
+        let entry = self
+            .by_resource
+            .get_mut(req.resource)
+            .and_then(|v| v.get_mut(live))
+            .ok_or(PubError::UnknownEtag)?;
+        entry.etag = etag.clone();
+        entry.expires_at = now + secs(expires);
+        Ok(match req.body {
+            Some(body) => {
+                entry.body = body;
+                Outcome::Modified { etag, expires }
+            }
+            None => Outcome::Refreshed { etag, expires },
+        })
+    }
+
+    /// RFC 3903 §6 step 3: 0 stays 0, too short → 423, too long → `max`, none → default.
+    fn granted(&self, requested: Option<u32>) -> Result<u32, PubError> {
+        let max = self.policy.max.max(self.policy.min);
+        match requested {
+            None => Ok(self.policy.default.clamp(self.policy.min, max)),
+            Some(0) => Ok(0),
+            Some(e) if e < self.policy.min => Err(PubError::IntervalTooBrief {
+                min_expires: self.policy.min,
+            }),
+            Some(e) => Ok(e.min(max)),
+        }
+    }
+
+    /// An etag from `seed` that no publication of `resource` uses.
+    fn fresh_etag(&self, resource: &str, seed: u64) -> Etag {
+        let taken = |t: &str| self.entries(resource).any(|e| e.etag.0 == t);
+        let mut candidate = seed;
+        loop {
+            let tag = format!("{candidate:016x}");
+            if !taken(&tag) {
+                return Etag(tag);
+            }
+            candidate = candidate.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn remove_at(&mut self, resource: &str, index: usize) {
+        if let Some(v) = self.by_resource.get_mut(resource) {
+            if index < v.len() {
+                v.remove(index);
+            }
+            if v.is_empty() {
+                self.by_resource.remove(resource);
+            }
+        }
     }
 
     /// The live publications of `resource` (for the compositor), in creation order.
@@ -151,13 +231,28 @@ impl<T> Publications<T> {
 
     /// Removes what expired at `now`; returns the affected `(resource, etag)` pairs.
     pub fn expire(&mut self, now: Instant) -> Vec<(String, Etag)> {
-        let _ = now;
-        Vec::new()
+        let mut gone = Vec::new();
+        self.by_resource.retain(|resource, entries| {
+            entries.retain(|e| {
+                let live = e.expires_at > now;
+                if !live {
+                    gone.push((resource.clone(), e.etag.clone()));
+                }
+                live
+            });
+            !entries.is_empty()
+        });
+        gone.sort();
+        gone
     }
 
     /// The earliest expiry, for the caller's timer.
     pub fn next_expiry(&self) -> Option<Instant> {
-        None
+        self.by_resource
+            .values()
+            .flatten()
+            .map(|e| e.expires_at)
+            .min()
     }
 
     /// Number of live publications.
@@ -171,7 +266,6 @@ impl<T> Publications<T> {
     }
 }
 
-#[allow(dead_code)]
 fn secs(s: u32) -> Duration {
     Duration::from_secs(u64::from(s))
 }

@@ -176,11 +176,13 @@ pub struct Subscription {
     state: SubState,
     expires_at: Instant,
     retry: RetryPolicy,
-    /// Version of the newest state to deliver.
-    wanted: u64,
-    /// Version last delivered (2xx), if any.
-    delivered: Option<u64>,
-    /// Version of the NOTIFY in flight.
+    /// Version of the newest resource state (caller's numbering).
+    version: u64,
+    /// Bumped on every change that needs a NOTIFY (new version, refresh, state change).
+    generation: u64,
+    /// Generation the subscriber has (delivered, or given up on after spent retries).
+    settled: Option<u64>,
+    /// Generation of the NOTIFY in flight.
     in_flight: Option<u64>,
     /// Failures since the last success.
     failures: u32,
@@ -216,8 +218,8 @@ impl std::fmt::Display for SubscriptionStateHeader {
 
 impl SubscriptionStateHeader {
     /// Parses a `Subscription-State` value (for NOTIFYs received from external notifiers).
-    /// Unknown parameters are ignored; an unknown reason reads as `Deactivated`-less
-    /// termination, i.e. `Terminated(Reason::Noresource)` is NOT guessed: it is `None`.
+    /// Unknown parameters are ignored; `terminated` without a known reason is `None` (the
+    /// caller decides; RFC 6665 §4.1.3 treats it like no reason given).
     pub fn parse(value: &str) -> Option<SubscriptionStateHeader> {
         let mut parts = value.split(';');
         let token = parts.next()?.trim();
@@ -308,8 +310,9 @@ impl Subscription {
             state,
             expires_at: now + Duration::from_secs(u64::from(expires)),
             retry,
-            wanted: 0,
-            delivered: None,
+            version: 0,
+            generation: 0,
+            settled: None,
             in_flight: None,
             failures: 0,
             hold_until: None,
@@ -341,7 +344,7 @@ impl Subscription {
     /// final NOTIFY with `terminated;reason=timeout`, RFC 6665 §4.2.1.4). A NOTIFY is due.
     pub fn refresh(&mut self, now: Instant, expires: u32) {
         self.expires_at = now + Duration::from_secs(u64::from(expires));
-        self.state_changed_force();
+        self.bump();
     }
 
     /// Changes the state (e.g. `Pending` → `Active` on authorization, `Terminated(..)`);
@@ -349,7 +352,7 @@ impl Subscription {
     pub fn set_state(&mut self, state: SubState) {
         if self.state != state {
             self.state = state;
-            self.state_changed_force();
+            self.bump();
         }
     }
 
@@ -365,30 +368,32 @@ impl Subscription {
         }
     }
 
-    /// The resource state changed to `version` (monotonic, chosen by the caller).
+    /// The resource state changed to `version` (monotonic, chosen by the caller); a NOTIFY
+    /// is due when it is newer than what the subscription has seen.
     pub fn state_changed(&mut self, version: u64) {
-        self.wanted = self.wanted.max(version);
+        if version > self.version {
+            self.version = version;
+            self.bump();
+        }
     }
 
-    /// Makes a NOTIFY due even when the version did not change (refresh, state change).
-    fn state_changed_force(&mut self) {
-        self.wanted = self.wanted.wrapping_add(0);
-        self.delivered = None;
+    fn bump(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
     }
 
-    /// If a NOTIFY should be sent at `now`, returns the version to send (always the newest)
-    /// and marks it in flight; `None` while one is in flight, while backing off, or when the
-    /// subscriber already has the newest state.
+    /// If a NOTIFY should be sent at `now`, returns the resource version to put in it (always
+    /// the newest) and marks it in flight; `None` while one is in flight, while backing off,
+    /// or when the subscriber already has the newest state.
     pub fn poll_notify(&mut self, now: Instant) -> Option<u64> {
         if self.in_flight.is_some() || self.hold_until.is_some_and(|t| now < t) {
             return None;
         }
-        if self.delivered.is_some_and(|d| d >= self.wanted) {
+        if self.settled == Some(self.generation) {
             return None;
         }
         self.hold_until = None;
-        self.in_flight = Some(self.wanted);
-        Some(self.wanted)
+        self.in_flight = Some(self.generation);
+        Some(self.version)
     }
 
     /// The next instant [`Subscription::poll_notify`] needs calling for a retry, if any.
@@ -403,7 +408,7 @@ impl Subscription {
         };
         match outcome.failure(&self.retry) {
             None => {
-                self.delivered = Some(self.delivered.map_or(sent, |d| d.max(sent)));
+                self.settled = Some(sent);
                 self.failures = 0;
                 self.hold_until = None;
                 DeliveryAction::Idle
@@ -425,7 +430,7 @@ impl Subscription {
                         // Retries spent: keep the subscription; the next change tries again.
                         self.failures = 0;
                         self.hold_until = None;
-                        self.delivered = Some(sent);
+                        self.settled = Some(sent);
                         DeliveryAction::Idle
                     }
                 }
