@@ -47,6 +47,9 @@ pub enum BusEvent {
         content_type: String,
         body: String,
     },
+    /// The combined message-waiting view of `aor` (`user@domain`) changed
+    /// (`services::mwi`): SIP notifiers re-read `Mwi::summary`.
+    MwiChanged { aor: String },
     /// A SIP MESSAGE from a device reached the server for a local user.
     SipMessageIn {
         from: String,

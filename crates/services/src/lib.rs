@@ -13,6 +13,7 @@ pub mod dir;
 pub mod directory;
 pub mod history;
 pub mod im;
+pub mod mwi;
 pub mod perms;
 pub mod provider;
 pub mod registrar;

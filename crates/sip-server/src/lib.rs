@@ -89,6 +89,9 @@ pub struct Deps {
     pub store: store::Store,
     pub bus: Bus,
     pub policy: Arc<dyn CallPolicy>,
+    /// Message-waiting (RFC 3842): summaries for `message-summary` notifiers, reports from
+    /// external voicemail systems.
+    pub mwi: services::mwi::Mwi,
 }
 
 /// Binds every listener, loads users and bindings, and starts serving.

@@ -15,6 +15,7 @@ mod directory;
 mod error;
 mod history;
 mod im;
+mod mwi;
 mod names;
 mod perms;
 mod sqlite;
@@ -23,6 +24,9 @@ mod types;
 use std::path::Path;
 
 pub use error::StoreError;
+pub use mwi::{
+    LOCAL_SYSTEM, MwiCounts, MwiMessage, MwiNotice, MwiProfile, MwiState, MwiSystem, MwiUserSettings,
+};
 pub use names::{validate_domain, validate_user};
 pub use perms::RoleGrants;
 pub use types::{Binding, CallRecord, Credentials};

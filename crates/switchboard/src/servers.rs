@@ -22,6 +22,7 @@ pub fn topic_specs() -> Vec<&'static cas_proto::TopicSpec> {
         // [catalogue: presence]
         // [catalogue: vm]
         // [catalogue: mwi]
+        &services::mwi::cas::SPEC,
     ])
 }
 
@@ -31,6 +32,14 @@ pub async fn run(config: &Config, store: store::Store) -> anyhow::Result<()> {
     let call_modes = services::callmode::CallModes::load(&store).await?;
     // The SIP face asks the call handling modes where each call goes.
     let policy: Arc<dyn CallPolicy> = Arc::new(call_modes.clone());
+    // [wiring: mwi provider]
+    let mwi = services::mwi::start(
+        store.clone(),
+        bus.clone(),
+        crate::sip::mwi_config(config),
+        None,
+    )
+    .await?;
     let providers: Vec<Arc<dyn Provider>> = vec![
         Arc::new(services::dir::Directory::new(store.clone(), bus.clone()).await?),
         Arc::new(services::callmode::CallHandling::new(
@@ -47,6 +56,7 @@ pub async fn run(config: &Config, store: store::Store) -> anyhow::Result<()> {
         // [wiring: presence provider]
         // [wiring: voicemail provider]
         // [wiring: mwi provider]
+        Arc::new(services::mwi::cas::MwiProvider::new(mwi.clone())),
     ];
 
     // [wiring: media server]
@@ -56,6 +66,7 @@ pub async fn run(config: &Config, store: store::Store) -> anyhow::Result<()> {
             store: store.clone(),
             bus: bus.clone(),
             policy,
+            mwi,
         },
     )
     .await?;

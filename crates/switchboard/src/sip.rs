@@ -50,3 +50,8 @@ pub fn sip_config(config: &Config) -> SipConfig {
         directory_refresh: Duration::from_secs(2),
     }
 }
+
+/// Message-waiting settings (`[mwi]`).
+pub fn mwi_config(_config: &Config) -> services::mwi::MwiConfig {
+    services::mwi::MwiConfig::default()
+}
