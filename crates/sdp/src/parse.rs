@@ -4,7 +4,7 @@
 //! in the §5 order, `c=` at session level or in every media section. Sizes are bounded by
 //! [`Limits`]; nothing here panics on any input.
 
-use crate::session::Session;
+use crate::session::{Attribute, Bandwidth, Connection, Media, MediaKind, Origin, Session, Timing};
 
 /// Bounds applied while parsing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,262 @@ pub fn parse(input: impl AsRef<[u8]>) -> Result<Session, SdpError> {
 
 /// Parses `input` under `limits`.
 pub fn parse_with(input: &[u8], limits: &Limits) -> Result<Session, SdpError> {
-    let _ = (input, limits);
-    Err(SdpError::Missing('v'))
+    if input.len() > limits.max_bytes {
+        return Err(SdpError::TooLarge("body size"));
+    }
+    let text = std::str::from_utf8(input).map_err(|_| SdpError::NotUtf8)?;
+    let mut p = Parser::default();
+    for (i, raw) in text.split('\n').enumerate() {
+        let line = i + 1;
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        if raw.len() > limits.max_line {
+            return Err(SdpError::TooLarge("line length"));
+        }
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let syntax = |reason| SdpError::Syntax { line, reason };
+        if raw.contains(['\r', '\0']) {
+            return Err(syntax("CR or NUL inside a line"));
+        }
+        let mut chars = raw.chars();
+        let (Some(kind), Some('=')) = (chars.next(), chars.next()) else {
+            return Err(syntax("expected <type>="));
+        };
+        let value = chars.as_str();
+        p.line(line, kind, value, limits)?;
+    }
+    p.finish()
+}
+
+/// What has been read so far.
+#[derive(Default)]
+struct Parser {
+    version: bool,
+    origin: Option<Origin>,
+    session: Option<Session>,
+    media: Option<Media>,
+}
+
+impl Parser {
+    fn line(
+        &mut self,
+        line: usize,
+        kind: char,
+        value: &str,
+        limits: &Limits,
+    ) -> Result<(), SdpError> {
+        let syntax = |reason| SdpError::Syntax { line, reason };
+        let order = SdpError::Order { line, kind };
+        // `s=` keeps its value verbatim ("s= " is the customary empty name).
+        let trimmed = if kind == 's' { value } else { value.trim_end() };
+        if !self.version {
+            if kind != 'v' {
+                return Err(SdpError::Missing('v'));
+            }
+            if trimmed != "0" {
+                return Err(syntax("version must be 0"));
+            }
+            self.version = true;
+            return Ok(());
+        }
+        let Some(session) = self.session.as_mut() else {
+            return self.preamble(line, kind, trimmed);
+        };
+        if kind == 'm' {
+            if let Some(m) = self.media.take() {
+                session.media.push(m);
+            }
+            if session.media.len() >= limits.max_media {
+                return Err(SdpError::TooLarge("media sections"));
+            }
+            self.media = Some(media_line(trimmed).ok_or_else(|| syntax("bad m= line"))?);
+            return Ok(());
+        }
+        if let Some(m) = self.media.as_mut() {
+            match kind {
+                'i' if m.title.is_none() => m.title = Some(trimmed.into()),
+                'c' if m.connection.is_none() => {
+                    m.connection = Some(connection(trimmed).ok_or_else(|| syntax("bad c= line"))?);
+                }
+                'b' => m
+                    .bandwidths
+                    .push(bandwidth(trimmed).ok_or_else(|| syntax("bad b= line"))?),
+                'k' if m.key.is_none() => m.key = Some(trimmed.into()),
+                'a' => {
+                    if m.attributes.len() >= limits.max_attributes {
+                        return Err(SdpError::TooLarge("attributes"));
+                    }
+                    m.attributes
+                        .push(attribute(trimmed).ok_or_else(|| syntax("bad a= line"))?);
+                }
+                _ => return Err(order),
+            }
+            return Ok(());
+        }
+        let s = session;
+        match kind {
+            'i' if s.info.is_none() => s.info = Some(trimmed.into()),
+            'u' if s.uri.is_none() => s.uri = Some(trimmed.into()),
+            'e' => s.emails.push(trimmed.into()),
+            'p' => s.phones.push(trimmed.into()),
+            'c' if s.connection.is_none() => {
+                s.connection = Some(connection(trimmed).ok_or_else(|| syntax("bad c= line"))?);
+            }
+            'b' => s
+                .bandwidths
+                .push(bandwidth(trimmed).ok_or_else(|| syntax("bad b= line"))?),
+            't' => {
+                if s.times.len() >= limits.max_attributes {
+                    return Err(SdpError::TooLarge("t= lines"));
+                }
+                s.times
+                    .push(timing(trimmed).ok_or_else(|| syntax("bad t= line"))?);
+            }
+            'r' => match s.times.last_mut() {
+                Some(t) if !trimmed.is_empty() => t.repeats.push(trimmed.into()),
+                _ => return Err(order),
+            },
+            'z' if s.zone.is_none() => s.zone = Some(trimmed.into()),
+            'k' if s.key.is_none() => s.key = Some(trimmed.into()),
+            'a' => {
+                if s.attributes.len() >= limits.max_attributes {
+                    return Err(SdpError::TooLarge("attributes"));
+                }
+                s.attributes
+                    .push(attribute(trimmed).ok_or_else(|| syntax("bad a= line"))?);
+            }
+            _ => return Err(order),
+        }
+        Ok(())
+    }
+
+    /// `o=` then `s=`, before anything else.
+    fn preamble(&mut self, line: usize, kind: char, value: &str) -> Result<(), SdpError> {
+        let syntax = |reason| SdpError::Syntax { line, reason };
+        match (kind, &self.origin) {
+            ('o', None) => {
+                self.origin = Some(origin(value).ok_or_else(|| syntax("bad o= line"))?);
+                Ok(())
+            }
+            ('s', Some(o)) => {
+                let mut s = Session::new(o.clone());
+                s.times.clear();
+                s.name = value.into();
+                self.session = Some(s);
+                Ok(())
+            }
+            (_, None) => Err(SdpError::Missing('o')),
+            (_, Some(_)) => Err(SdpError::Missing('s')),
+        }
+    }
+
+    fn finish(mut self) -> Result<Session, SdpError> {
+        if !self.version {
+            return Err(SdpError::Missing('v'));
+        }
+        let Some(mut s) = self.session.take() else {
+            return Err(SdpError::Missing(if self.origin.is_some() {
+                's'
+            } else {
+                'o'
+            }));
+        };
+        if let Some(m) = self.media.take() {
+            s.media.push(m);
+        }
+        if s.times.is_empty() {
+            return Err(SdpError::Missing('t'));
+        }
+        if s.connection.is_none()
+            && let Some(i) = s
+                .media
+                .iter()
+                .position(|m| m.connection.is_none() && m.port != 0)
+        {
+            return Err(SdpError::NoConnection(i));
+        }
+        Ok(s)
+    }
+}
+
+fn origin(v: &str) -> Option<Origin> {
+    let mut t = v.split_whitespace();
+    let o = Origin {
+        username: t.next()?.into(),
+        session_id: t.next()?.parse().ok()?,
+        session_version: t.next()?.parse().ok()?,
+        net_type: t.next()?.into(),
+        addr_type: t.next()?.into(),
+        address: t.next()?.into(),
+    };
+    t.next().is_none().then_some(o)
+}
+
+fn connection(v: &str) -> Option<Connection> {
+    let mut t = v.split_whitespace();
+    let c = Connection {
+        net_type: t.next()?.into(),
+        addr_type: t.next()?.into(),
+        address: t.next()?.into(),
+    };
+    t.next().is_none().then_some(c)
+}
+
+fn bandwidth(v: &str) -> Option<Bandwidth> {
+    let (kind, value) = v.split_once(':')?;
+    if !is_token(kind) {
+        return None;
+    }
+    Some(Bandwidth {
+        kind: kind.into(),
+        value: value.trim().parse().ok()?,
+    })
+}
+
+fn timing(v: &str) -> Option<Timing> {
+    let mut t = v.split_whitespace();
+    let timing = Timing {
+        start: t.next()?.parse().ok()?,
+        stop: t.next()?.parse().ok()?,
+        repeats: Vec::new(),
+    };
+    t.next().is_none().then_some(timing)
+}
+
+fn attribute(v: &str) -> Option<Attribute> {
+    let (name, value) = match v.split_once(':') {
+        Some((n, val)) => (n, Some(val.to_string())),
+        None => (v, None),
+    };
+    is_token(name).then(|| Attribute {
+        name: name.into(),
+        value,
+    })
+}
+
+fn media_line(v: &str) -> Option<Media> {
+    let mut t = v.split_whitespace();
+    let kind = t.next().filter(|k| is_token(k))?;
+    let port_field = t.next()?;
+    let (port, port_count) = match port_field.split_once('/') {
+        Some((p, n)) => (p.parse().ok()?, Some(n.parse().ok()?)),
+        None => (port_field.parse().ok()?, None),
+    };
+    let proto = t.next().filter(|p| p.split('/').all(is_token))?;
+    let formats: Vec<String> = t.map(String::from).collect();
+    if !formats.iter().all(|f| is_token(f)) {
+        return None;
+    }
+    let mut m = Media::new(MediaKind::from_token(kind), port, proto, formats);
+    m.port_count = port_count;
+    Some(m)
+}
+
+/// RFC 8866 §9 `token`: visible ASCII except the separators SDP reserves.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| {
+            matches!(b, 0x21 | 0x23..=0x27 | 0x2a..=0x2b | 0x2d..=0x2e | 0x30..=0x39 | 0x41..=0x5a | 0x5e..=0x7e)
+        })
 }

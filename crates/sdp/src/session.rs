@@ -173,6 +173,14 @@ impl Direction {
         matches!(self, Self::SendRecv | Self::RecvOnly)
     }
 
+    /// What both directions allow (the intersection of their send and receive abilities).
+    pub fn min_with(self, other: Self) -> Self {
+        Self::from_flags(
+            self.sends() && other.sends(),
+            self.receives() && other.receives(),
+        )
+    }
+
     /// The direction with the given send/receive abilities.
     pub fn from_flags(send: bool, recv: bool) -> Self {
         match (send, recv) {
