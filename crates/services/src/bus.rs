@@ -50,6 +50,23 @@ pub enum BusEvent {
     /// The combined message-waiting view of `aor` (`user@domain`) changed
     /// (`services::mwi`): SIP notifiers re-read `Mwi::summary`.
     MwiChanged { aor: String },
+    /// A voicemail box changed (message stored, heard, saved or deleted): its counts after
+    /// the change (`services::voicemail`; MWI follows them).
+    VoicemailChanged { aor: String, new: u32, old: u32 },
+    /// CAS `vm.play_on_phone`: the SIP face calls `aor`'s device (`device` = a contact URI,
+    /// or every device when `None`) and plays `file`; it answers with `VmPlaybackStarted`
+    /// or `VmPlaybackFailed` carrying the same `request_id`.
+    VmPlayOnPhone {
+        request_id: u64,
+        aor: String,
+        device: Option<String>,
+        file: std::path::PathBuf,
+        message: i64,
+    },
+    /// The phone answered and playback of `request_id` started.
+    VmPlaybackStarted { request_id: u64 },
+    /// `request_id` could not be played (no device, not answered, busy …).
+    VmPlaybackFailed { request_id: u64, reason: String },
     /// A SIP MESSAGE from a device reached the server for a local user.
     SipMessageIn {
         from: String,

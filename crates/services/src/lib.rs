@@ -18,3 +18,4 @@ pub mod perms;
 pub mod provider;
 pub mod registrar;
 pub mod routing;
+pub mod voicemail;

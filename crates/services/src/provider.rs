@@ -57,6 +57,25 @@ pub trait Provider: Send + Sync {
         caller: &'a Caller,
         req: &'a Request,
     ) -> BoxFuture<'a, Result<Outcome, CasError>>;
+
+    /// Resolves a download token this provider handed out (`GET /cas/file/{topic}/{token}`);
+    /// providers without downloads keep the default.
+    fn file(&self, _token: &str) -> Option<FileGrant> {
+        None
+    }
+}
+
+/// A file a provider lets one CAS session download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileGrant {
+    /// The session that asked (the download is refused once it ended).
+    pub session: u64,
+    /// Its user, `user@domain`.
+    pub user: String,
+    pub path: std::path::PathBuf,
+    pub content_type: &'static str,
+    /// The file name offered to the client.
+    pub name: String,
 }
 
 /// Maps a store error to a CAS error: not-found and invalid input are the caller's problem,

@@ -20,6 +20,7 @@ mod names;
 mod perms;
 mod sqlite;
 mod types;
+mod voicemail;
 
 use std::path::Path;
 
@@ -30,6 +31,7 @@ pub use mwi::{
 pub use names::{validate_domain, validate_user};
 pub use perms::RoleGrants;
 pub use types::{Binding, CallRecord, Credentials};
+pub use voicemail::{NewVm, VmRow};
 
 /// Shorthand for this crate's results.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
