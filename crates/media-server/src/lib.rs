@@ -6,8 +6,8 @@
 //! sockets synchronously (one system call each) and builds the SDP, then the endpoint runs in
 //! its own task on the runtime the server was started on; later commands go over a channel.
 //! Results (playback finished, a digit, a recording closed and fsynced) come back as
-//! [`MediaEvent`]s on one channel, taken once by the SIP core ([`MediaServer::take_events`]),
-//! so the SIP thread never blocks on media work.
+//! [`MediaEvent`]s on a channel per endpoint ([`Opened::events`]), read by whoever drives
+//! that call (the SIP face's IVR task), so the SIP thread never blocks on media work.
 //!
 //! Does not: decide anything about calls (the SIP face and the voicemail state machines do),
 //! transcode in the relay, or encrypt (no SRTP yet).
@@ -40,6 +40,8 @@ pub struct MediaConfig {
     pub port_max: u16,
     /// Operator prompts replacing built-in ones of the same name.
     pub prompts_dir: Option<PathBuf>,
+    /// Relay every call's media (B2BUA anchoring), not only calls a service needs.
+    pub anchor_always: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +93,16 @@ pub enum Clip {
     Silence(u32),
 }
 
+/// A freshly opened endpoint.
+#[derive(Debug)]
+pub struct Opened {
+    pub id: EndpointId,
+    /// Our SDP (the answer, or our offer).
+    pub sdp: String,
+    /// Everything this endpoint reports; closed after the endpoint is.
+    pub events: mpsc::UnboundedReceiver<MediaEvent>,
+}
+
 /// What the engine reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaEvent {
@@ -126,13 +138,12 @@ enum RelayCmd {
 struct Shared {
     pool: PortPool,
     rt: tokio::runtime::Handle,
-    events: mpsc::UnboundedSender<MediaEvent>,
-    events_rx: Mutex<Option<mpsc::UnboundedReceiver<MediaEvent>>>,
     endpoints: Mutex<HashMap<EndpointId, mpsc::UnboundedSender<EndpointCmd>>>,
     /// Each relay's caller-side address (for the answer) and command channel.
     relays: Mutex<HashMap<RelayId, (std::net::SocketAddr, mpsc::UnboundedSender<RelayCmd>)>>,
     prompts: Arc<Prompts>,
     next_id: AtomicU64,
+    anchor_always: bool,
 }
 
 /// The handle; see the crate doc.
@@ -154,26 +165,29 @@ impl MediaServer {
     /// Starts the engine on the current tokio runtime (endpoint tasks run there).
     pub fn start(cfg: &MediaConfig) -> Result<MediaServer, MediaError> {
         let rt = tokio::runtime::Handle::try_current().map_err(|_| MediaError::Stopped)?;
-        let (tx, rx) = mpsc::unbounded_channel();
         let prompts = Prompts::load(cfg.prompts_dir.as_deref());
         tracing::info!(prompts = prompts.names().count(), ip = %cfg.rtp_ip, "media engine ready");
         Ok(MediaServer {
             shared: Arc::new(Shared {
                 pool: PortPool::new(cfg.rtp_ip, cfg.port_min, cfg.port_max),
                 rt,
-                events: tx,
-                events_rx: Mutex::new(Some(rx)),
                 endpoints: Mutex::new(HashMap::new()),
                 relays: Mutex::new(HashMap::new()),
                 prompts: Arc::new(prompts),
                 next_id: AtomicU64::new(1),
+                anchor_always: cfg.anchor_always,
             }),
         })
     }
 
-    /// The event stream; the first caller gets it, later callers `None`.
-    pub fn take_events(&self) -> Option<mpsc::UnboundedReceiver<MediaEvent>> {
-        self.shared.events_rx.lock().ok()?.take()
+    /// The runtime endpoint tasks run on (for tasks that drive calls through the engine).
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.shared.rt
+    }
+
+    /// Whether every call's media is to be relayed (`anchor = "always"`).
+    pub fn anchor_always(&self) -> bool {
+        self.shared.anchor_always
     }
 
     /// Whether a prompt of that name exists.
@@ -191,24 +205,24 @@ impl MediaServer {
     }
 
     /// Opens an endpoint answering a remote SDP offer (RFC 3264 §6); returns our answer.
-    pub fn answer(&self, offer: &[u8]) -> Result<(EndpointId, String), MediaError> {
+    pub fn answer(&self, offer: &[u8]) -> Result<Opened, MediaError> {
         let lease = self.shared.pool.allocate()?;
         let session_id = u64::from(rand::random::<u32>());
         let (neg, sdp) = negotiate::answer(offer, lease.local(), session_id)?;
         let id = EndpointId(self.next_id());
-        self.spawn_endpoint(id, lease, Some(neg));
-        Ok((id, sdp))
+        let events = self.spawn_endpoint(id, lease, Some(neg));
+        Ok(Opened { id, sdp, events })
     }
 
     /// Opens an endpoint with an offer of ours (late-offer INVITE, calls we originate); the
     /// peer's answer goes to [`MediaServer::remote_answer`].
-    pub fn offer(&self) -> Result<(EndpointId, String), MediaError> {
+    pub fn offer(&self) -> Result<Opened, MediaError> {
         let lease = self.shared.pool.allocate()?;
         let session_id = u64::from(rand::random::<u32>());
         let sdp = negotiate::offer(lease.local(), session_id);
         let id = EndpointId(self.next_id());
-        self.spawn_endpoint(id, lease, None);
-        Ok((id, sdp))
+        let events = self.spawn_endpoint(id, lease, None);
+        Ok(Opened { id, sdp, events })
     }
 
     /// The peer's answer to our offer.
@@ -292,15 +306,16 @@ impl MediaServer {
         id: EndpointId,
         lease: pool::Lease,
         neg: Option<negotiate::Negotiated>,
-    ) {
+    ) -> mpsc::UnboundedReceiver<MediaEvent> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         if let Ok(mut map) = self.shared.endpoints.lock() {
             map.insert(id, tx);
         }
         let shared = self.shared.clone();
         let ctx = endpoint::Ctx {
             id,
-            events: self.shared.events.clone(),
+            events: ev_tx,
             prompts: self.shared.prompts.clone(),
         };
         self.shared.rt.spawn(async move {
@@ -309,6 +324,7 @@ impl MediaServer {
                 map.remove(&id);
             }
         });
+        ev_rx
     }
 
     fn endpoint_cmd(&self, ep: EndpointId, cmd: EndpointCmd) -> Result<(), MediaError> {
