@@ -266,7 +266,7 @@ fn spent_retries_keep_the_subscription_until_next_change() {
     let mut now = Instant::now();
     let mut s = Subscription::new(now, 3600, SubState::Active, policy);
     let mut actions = Vec::new();
-    while let Some(_) = s.poll_notify(now) {
+    while s.poll_notify(now).is_some() {
         let a = s.on_notify_result(now, NotifyOutcome::Timeout);
         actions.push(a);
         match a {
