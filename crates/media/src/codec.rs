@@ -13,41 +13,34 @@ pub enum Codec {
 }
 
 impl Codec {
+    /// The G.711 law that does the work (`rtp::G711`).
+    fn law(self) -> rtp::G711 {
+        match self {
+            Codec::Pcmu => rtp::G711::Ulaw,
+            Codec::Pcma => rtp::G711::Alaw,
+        }
+    }
+
     /// The static RTP payload type (RFC 3551 table 4).
     pub fn static_payload_type(self) -> u8 {
-        match self {
-            Codec::Pcmu => 0,
-            Codec::Pcma => 8,
-        }
+        self.law().payload_type()
     }
 
     /// The codec of a static payload type, if it is one of ours.
     pub fn from_static_payload_type(pt: u8) -> Option<Self> {
-        match pt {
-            0 => Some(Codec::Pcmu),
-            8 => Some(Codec::Pcma),
-            _ => None,
+        match rtp::G711::from_payload_type(pt)? {
+            rtp::G711::Ulaw => Some(Codec::Pcmu),
+            rtp::G711::Alaw => Some(Codec::Pcma),
         }
     }
 
     /// Appends the encoding of `pcm` to `out`.
     pub fn encode(self, pcm: &[i16], out: &mut Vec<u8>) {
-        match self {
-            Codec::Pcmu => out.extend(pcm.iter().map(|&s| rtp::g711::ulaw_encode(s))),
-            Codec::Pcma => out.extend(pcm.iter().map(|&s| rtp::g711::alaw_encode(s))),
-        }
+        self.law().encode(pcm, out);
     }
 
     /// Appends the decoding of `payload` to `out`.
     pub fn decode(self, payload: &[u8], out: &mut Vec<i16>) {
-        match self {
-            Codec::Pcmu => out.extend(payload.iter().map(|&b| rtp::g711::ulaw_decode(b))),
-            Codec::Pcma => out.extend(payload.iter().map(|&b| rtp::g711::alaw_decode(b))),
-        }
-    }
-
-    /// Samples carried by a payload of `len` bytes.
-    pub fn samples_in(self, len: usize) -> usize {
-        len
+        self.law().decode(payload, out);
     }
 }
