@@ -173,7 +173,10 @@ impl Hub {
         if let Some(s) = ended {
             s.notify.notify_waiters();
             if let Some(bus) = &self.bus {
-                bus.publish(services::bus::BusEvent::SessionEnded { user: aor(&s.info) });
+                bus.publish(services::bus::BusEvent::SessionEnded {
+                    user: aor(&s.info),
+                    session: id,
+                });
             }
         }
     }

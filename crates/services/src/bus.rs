@@ -36,8 +36,9 @@ pub enum BusEvent {
     /// A CAS session of `user` (`user@domain`) started (e.g. to deliver what was stored while
     /// the user was offline).
     SessionStarted { user: String },
-    /// A CAS session of `user` ended (logout, idle expiry, WebSocket closed).
-    SessionEnded { user: String },
+    /// A CAS session of `user` ended (logout, idle expiry, WebSocket closed); `session` is
+    /// the id providers saw as `Caller::session`.
+    SessionEnded { user: String, session: u64 },
     /// A user's registered devices changed (count of live bindings).
     Registration { aor: String, contacts: usize },
     /// Send a SIP MESSAGE (RFC 3428) to every registered device of `to`.
@@ -67,6 +68,12 @@ pub enum BusEvent {
     VmPlaybackStarted { request_id: u64 },
     /// `request_id` could not be played (no device, not answered, busy …).
     VmPlaybackFailed { request_id: u64, reason: String },
+    /// The presence of `aor` (`user@domain`) changed; `version` grows with every change, so
+    /// a notifier that already sent it can skip it (`services::presence`).
+    PresenceChanged { aor: String, version: u64 },
+    /// Whether `watcher` may see `presentity` changed (approved, denied, blocked, rules
+    /// edited): SIP subscriptions re-ask `Presence::authorize`.
+    PresenceAuthChanged { presentity: String, watcher: String },
     /// A SIP MESSAGE from a device reached the server for a local user.
     SipMessageIn {
         from: String,

@@ -15,6 +15,7 @@ pub mod history;
 pub mod im;
 pub mod mwi;
 pub mod perms;
+pub mod presence;
 pub mod provider;
 pub mod registrar;
 pub mod routing;

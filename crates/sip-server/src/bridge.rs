@@ -26,7 +26,7 @@ impl Core {
                 body,
             } => self.message_to_devices(&from, &to, &content_type, &body),
             BusEvent::SessionStarted { user } => *self.cas_sessions.entry(user).or_default() += 1,
-            BusEvent::SessionEnded { user } => {
+            BusEvent::SessionEnded { user, .. } => {
                 if let Some(n) = self.cas_sessions.get_mut(&user) {
                     *n = n.saturating_sub(1);
                     if *n == 0 {

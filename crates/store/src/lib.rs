@@ -18,6 +18,7 @@ mod im;
 mod mwi;
 mod names;
 mod perms;
+mod presence;
 mod sqlite;
 mod types;
 mod voicemail;
@@ -30,6 +31,7 @@ pub use mwi::{
 };
 pub use names::{validate_domain, validate_user};
 pub use perms::RoleGrants;
+pub use presence::PresenceSettings;
 pub use types::{Binding, CallRecord, Credentials};
 pub use voicemail::{NewVm, VmRow};
 

@@ -127,7 +127,7 @@ impl Actor {
     async fn on_bus(&mut self, ev: BusEvent) {
         let result = match ev {
             BusEvent::SessionStarted { user } => self.session_started(user).await,
-            BusEvent::SessionEnded { user } => {
+            BusEvent::SessionEnded { user, .. } => {
                 if let Some(r) = self.reach.get_mut(&user) {
                     r.sessions = r.sessions.saturating_sub(1);
                     if r.sessions == 0 && r.devices == 0 {

@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../../migrations/sqlite/0007_directory_version.sql"),
     ),
+    (8, include_str!("../../migrations/sqlite/0008_presence.sql")),
     (9, include_str!("../../migrations/sqlite/0009_voicemail.sql")),
     (10, include_str!("../../migrations/sqlite/0010_mwi.sql")),
 ];
