@@ -44,6 +44,14 @@ pub enum Command {
         #[command(subcommand)]
         command: DomainCommand,
     },
+    /// Message-waiting: voicemail systems, users' profiles and delivery settings.
+    Mwi {
+        /// Domain of the users named without one; defaults to `server.domain`.
+        #[arg(long, global = true, value_name = "NAME")]
+        domain: Option<String>,
+        #[command(subcommand)]
+        command: crate::mwi_cli::MwiCommand,
+    },
     /// Check a configuration file, report every problem, and exit.
     CheckConfig {
         #[arg(value_name = "FILE")]
@@ -124,6 +132,12 @@ pub async fn run_with(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(config_file)?;
             let domain = domain.unwrap_or_else(|| config.server.domain.clone());
             admin::user(&data_dir(&config), &domain, command).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Mwi { domain, command }) => {
+            let config = load_config(config_file)?;
+            let domain = domain.unwrap_or_else(|| config.server.domain.clone());
+            crate::mwi_cli::run(&data_dir(&config), &domain, command).await?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Domain { command }) => {

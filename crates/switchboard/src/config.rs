@@ -30,6 +30,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub calls: CallsConfig,
     pub http: HttpConfig,
+    pub mwi: MwiConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -107,6 +108,18 @@ pub struct HttpConfig {
     pub max_body: u32,
 }
 
+/// Message-waiting delivery to SIP devices (the CAS `mwi` events always go out).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MwiConfig {
+    /// Send a short text (SIP MESSAGE) to the user's registered devices on each change.
+    pub message_text: bool,
+    /// Send unsolicited `message-summary` NOTIFYs to registered devices on each change.
+    pub unsolicited_notify: bool,
+    /// User part of the From of those requests (`<from_user>@<domain>`).
+    pub from_user: String,
+}
+
 /// One thing wrong with a configuration, located by its dotted key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
@@ -179,6 +192,9 @@ impl Config {
         };
         if let Err(e) = store::validate_domain(&self.server.domain) {
             require(false, "server.domain", e.to_string());
+        }
+        if let Err(e) = store::validate_user(&self.mwi.from_user) {
+            require(false, "mwi.from_user", e.to_string());
         }
         require(
             !self.server.data_dir.as_os_str().is_empty(),

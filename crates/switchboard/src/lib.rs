@@ -10,6 +10,7 @@ mod admin;
 pub mod cli;
 pub mod config;
 mod csv;
+mod mwi_cli;
 pub mod serve;
 pub mod servers;
 pub mod sip;

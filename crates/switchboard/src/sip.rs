@@ -52,6 +52,10 @@ pub fn sip_config(config: &Config) -> SipConfig {
 }
 
 /// Message-waiting settings (`[mwi]`).
-pub fn mwi_config(_config: &Config) -> services::mwi::MwiConfig {
-    services::mwi::MwiConfig::default()
+pub fn mwi_config(config: &Config) -> services::mwi::MwiConfig {
+    services::mwi::MwiConfig {
+        message_text: config.mwi.message_text,
+        unsolicited_notify: config.mwi.unsolicited_notify,
+        from_user: config.mwi.from_user.clone(),
+    }
 }

@@ -6,8 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use ::sip::digest::Algorithm;
 
 use super::{
-    AuthConfig, CallsConfig, HttpConfig, ListenEntry, RegistrarConfig, ServerConfig, SipConfig,
-    TransportKind,
+    AuthConfig, CallsConfig, HttpConfig, ListenEntry, MwiConfig, RegistrarConfig, ServerConfig,
+    SipConfig, TransportKind,
 };
 
 /// The registered SIP port (RFC 3261 §19.1.2).
@@ -86,6 +86,16 @@ impl Default for HttpConfig {
             session_idle_timeout: 300,
             plugin_timeout_ms: 5000,
             max_body: 1 << 20,
+        }
+    }
+}
+
+impl Default for MwiConfig {
+    fn default() -> Self {
+        MwiConfig {
+            message_text: true,
+            unsolicited_notify: false,
+            from_user: "voicemail".into(),
         }
     }
 }

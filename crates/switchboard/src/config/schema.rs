@@ -80,6 +80,14 @@ const SCHEMA: &[(&str, &[(&str, Kind)])] = &[
             ("max_body", U32),
         ],
     ),
+    (
+        "mwi",
+        &[
+            ("message_text", Kind::Bool),
+            ("unsolicited_notify", Kind::Bool),
+            ("from_user", Kind::Text),
+        ],
+    ),
 ];
 
 /// Reports every unknown key and every badly typed or unparsable value, removing each one
