@@ -225,7 +225,12 @@ impl Core {
                 );
                 return;
             }
-            Route::Fork(b) => b,
+            // Class-aware forking: a video offer rings the video devices (devices.rs).
+            Route::Fork(b) => crate::devices::choose_for_call(
+                &self.classes,
+                b,
+                crate::devices::offers_video(msg.body()),
+            ),
         };
         let a_tag = random_token(12);
         let a = Dialog {
@@ -454,6 +459,7 @@ impl Core {
                     if let (Some(b), Some(t)) = (bytes, a_txn) {
                         self.send_response(t, b);
                     }
+                    self.call_presence(id, Some(crate::glue::Activity::Ringing));
                 }
             }
             200..=299 => self.on_leg_answer(id, leg_ix, msg),
@@ -512,6 +518,7 @@ impl Core {
         if let Some(call) = self.calls.calls.get_mut(&id) {
             call.a_final_sent = true;
         }
+        self.call_presence(id, Some(crate::glue::Activity::OnCall));
         for i in others {
             self.cancel_leg(id, i);
         }
@@ -697,6 +704,15 @@ impl Core {
             }
             self.end_call(id);
             return;
+        }
+        if method == Method::Invite && !msg.body().is_empty() {
+            let hold = crate::glue::sdp_holds(msg.body());
+            let activity = if hold {
+                crate::glue::Activity::OnHold
+            } else {
+                crate::glue::Activity::OnCall
+            };
+            self.call_presence(id, Some(activity));
         }
         // Anything else (re-INVITE, UPDATE, INFO, MESSAGE, NOTIFY, REFER) goes to the other leg.
         let Some(call) = self.calls.calls.get_mut(&id) else {
@@ -917,6 +933,7 @@ impl Core {
         let Some(call) = self.calls.calls.remove(&id) else {
             return;
         };
+        crate::glue::call_activity_both(self, &call.caller, &call.callee, &call.a.call_id, None);
         let status = match (call.answered, &call.outcome) {
             (Some(_), _) => 200,
             (None, Some((_, code))) => *code,
@@ -1009,6 +1026,15 @@ impl Core {
         };
         info!(call_id = %rec.call_id, disposition = %rec.disposition, status = rec.status, "call ended");
         let _ = self.persist.send(Persist::Call(rec));
+    }
+}
+
+impl Core {
+    /// Tells presence what the call does to both parties (ringing, on a call, on hold).
+    fn call_presence(&self, id: u64, activity: Option<crate::glue::Activity>) {
+        if let Some(c) = self.calls.calls.get(&id) {
+            crate::glue::call_activity_both(self, &c.caller, &c.callee, &c.a.call_id, activity);
+        }
     }
 }
 

@@ -34,6 +34,12 @@ impl Core {
                     }
                 }
             }
+            BusEvent::PresenceChanged { aor, version } => self.presence_changed(&aor, version),
+            BusEvent::PresenceAuthChanged {
+                presentity,
+                watcher,
+            } => self.presence_auth_changed(&presentity, &watcher),
+            BusEvent::MwiChanged { aor } => self.mwi_changed(&aor),
             _ => {}
         }
     }

@@ -22,8 +22,7 @@ use crate::transport::{Event, Target, Transports};
 use crate::util::{random_token, unix_now};
 
 /// Methods we answer or relay, for `Allow` (RFC 3261 §20.5).
-pub const ALLOW: &str =
-    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, MESSAGE, NOTIFY, REFER";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, MESSAGE, NOTIFY, REFER, SUBSCRIBE, PUBLISH";
 
 /// A status, its reason phrase, and an optional header row explaining it.
 type Rejection = (u16, &'static str, Option<(&'static str, String)>);
@@ -41,6 +40,10 @@ pub struct Core {
     pub deps: crate::Deps,
     /// Live CAS sessions per user (from the bus), so MESSAGE can tell delivered from stored.
     pub cas_sessions: std::collections::HashMap<String, usize>,
+    /// Event subscriptions we notify (presence, message-summary).
+    pub subs: crate::subscribe::Subscriptions,
+    /// Service classes of registered devices (voice, video, IM).
+    pub classes: crate::devices::DeviceClasses,
     last_overload_warning: Option<Instant>,
 }
 
@@ -66,6 +69,8 @@ impl Core {
             persist,
             calls: Calls::default(),
             cas_sessions: std::collections::HashMap::new(),
+            subs: crate::subscribe::Subscriptions::default(),
+            classes: crate::devices::DeviceClasses::default(),
             last_overload_warning: None,
             deps,
             cfg,
@@ -86,6 +91,9 @@ impl Core {
                 next = next.min(t);
             }
             if let Some(t) = self.calls.next_deadline() {
+                next = next.min(t);
+            }
+            if let Some(t) = self.subs.next_deadline() {
                 next = next.min(t);
             }
             tokio::select! {
@@ -119,6 +127,9 @@ impl Core {
             if self.calls.next_deadline().is_some_and(|t| t <= now) {
                 self.call_timers(now);
             }
+            if self.subs.next_deadline().is_some_and(|t| t <= now) {
+                self.sub_timers(now);
+            }
             if housekeeping <= now {
                 housekeeping = now + Duration::from_secs(30);
                 self.housekeeping();
@@ -137,6 +148,7 @@ impl Core {
                     aor: aor.clone(),
                     contacts: bindings.len(),
                 });
+            self.devices_changed(&aor);
             let _ = self
                 .persist
                 .send(crate::persist::Persist::Bindings { aor, bindings });
@@ -214,9 +226,17 @@ impl Core {
                 cancels,
             } => self.on_request(txn, msg, source, cancels),
             Output::Ack { msg, source } => self.on_ack(msg, source),
-            Output::Response { txn, msg } => self.on_response(txn, msg),
+            Output::Response { txn, msg } => {
+                if !self.on_notify_response(txn, &msg) {
+                    self.on_response(txn, msg);
+                }
+            }
             Output::StrayResponse { msg } => self.on_stray_response(msg),
-            Output::ClientTimeout { txn, .. } => self.on_client_timeout(txn),
+            Output::ClientTimeout { txn, .. } => {
+                if !self.on_notify_timeout(txn) {
+                    self.on_client_timeout(txn);
+                }
+            }
             Output::AckTimeout { txn } => self.on_ack_timeout(txn),
             Output::ServerTerminated { txn } => self.calls.server_terminated(txn),
         }
@@ -240,6 +260,10 @@ impl Core {
             return;
         }
         if msg.to().and_then(|t| t.tag().map(str::len)).is_some() {
+            // Subscription dialogs first: the B2BUA relays whatever else is in a dialog.
+            if self.on_subscribe_in_dialog(txn, &msg, source) {
+                return;
+            }
             self.on_in_dialog(txn, msg, source);
             return;
         }
@@ -248,17 +272,8 @@ impl Core {
             Method::Register => self.on_register(txn, msg, source),
             Method::Invite => self.on_invite(txn, msg, source),
             Method::Message => self.on_message(txn, msg, source),
-            Method::Subscribe | Method::Publish => {
-                if self.authenticate(txn, &msg, source).is_some() {
-                    self.respond(
-                        txn,
-                        &msg,
-                        489,
-                        "Bad Event",
-                        &[("Allow-Events", String::new())],
-                    );
-                }
-            }
+            Method::Subscribe => self.on_subscribe(txn, msg, source),
+            Method::Publish => self.on_publish(txn, msg, source),
             Method::Refer => {
                 if self.authenticate(txn, &msg, source).is_some() {
                     self.respond(txn, &msg, 403, "Forbidden", &[]);
@@ -366,6 +381,7 @@ impl Core {
             &[
                 ("Allow", ALLOW.to_owned()),
                 ("Accept", "application/sdp".to_owned()),
+                ("Allow-Events", crate::subscribe::ALLOW_EVENTS.to_owned()),
                 ("Supported", String::new()),
             ],
         );

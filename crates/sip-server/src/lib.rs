@@ -10,11 +10,16 @@
 mod b2bua;
 mod bridge;
 mod core;
+mod devices;
 mod dialog;
 mod errors;
+mod glue;
+mod notify;
 mod options;
 mod persist;
+mod publish;
 mod register;
+mod subscribe;
 mod transport;
 mod util;
 

@@ -37,6 +37,10 @@ impl Core {
                 changed,
                 devices_changed,
             } => {
+                let classes_changed = self.classes.learn(&aor, &msg);
+                if devices_changed || classes_changed {
+                    self.devices_changed(&aor);
+                }
                 if changed {
                     // Other services care about which devices exist, not about refreshes.
                     if devices_changed {

@@ -1,0 +1,569 @@
+//! The SUBSCRIBE server (RFC 6665 §4.2) for the event packages we serve: `presence`
+//! (RFC 3856) and `message-summary` (RFC 3842). It creates, refreshes and ends subscription
+//! dialogs; `notify.rs` sends the NOTIFYs and runs the timers.
+//!
+//! - Every initial SUBSCRIBE is digest-authenticated against its From (a subscription is
+//!   state). In-dialog refreshes are matched by Call-ID and our tag, like the B2BUA's
+//!   in-dialog requests, and routed here *before* the B2BUA's relay (`core.rs`).
+//! - An unknown package is answered `489 Bad Event` with `Allow-Events` (§4.2.1.1). A missing
+//!   `Accept` means the package's default type (`application/pidf+xml` resp.
+//!   `application/simple-message-summary`, RFC 3856 §6.7, RFC 3842 §5.1); an `Accept` that
+//!   excludes it gets `406` (§4.2.1.1).
+//! - Expires: missing means 3600 s (RFC 3856 §6.4, RFC 3842 §5.1); below the minimum gets
+//!   `423` + `Min-Expires`; above the maximum is shortened. The bounds are the registrar's
+//!   (`[registrar] min_expires`/`max_expires`). `Expires: 0` is a fetch (initial) or an
+//!   unsubscribe (in dialog): one final NOTIFY `terminated;reason=timeout` with the state.
+//! - Authorization (presence only; `message-summary` is for the mailbox owner alone, 403
+//!   otherwise): `Allow` → `200` and an `active` NOTIFY with the document; `Pending` → `202`
+//!   and a `pending` NOTIFY **without any state**; `Deny` is answered exactly like `Pending`
+//!   (RFC 5025 §3.2.1 "polite blocking": a blocked watcher cannot tell that it is blocked,
+//!   so the rejection reason `rejected` of RFC 6665 §4.2.2 is never used). A watcher whose
+//!   permission is withdrawn gets `terminated;reason=deactivated`; its next SUBSCRIBE then
+//!   stays pending.
+//! - `Event: presence;rollup=most-available|semi-available|compound` picks the rollup
+//!   policy of that subscription (compound by default).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use services::registrar::aor_key;
+use sip::{HeaderName, Message, Method, response_to};
+use sip_txn::{ClientTxnId, ServerTxnId};
+use tracing::debug;
+
+use crate::core::Core;
+use crate::dialog::{Dialog, contact_uri};
+use crate::glue::{self, Authz, Rollup};
+use crate::transport::Target;
+use crate::util::random_token;
+
+/// The packages we notify, for `Allow-Events` (RFC 6665 §8.2.2).
+pub const ALLOW_EVENTS: &str = "presence, message-summary";
+/// Subscription duration when the SUBSCRIBE has no Expires (RFC 3856 §6.4, RFC 3842 §5.1).
+const DEFAULT_EXPIRES: u32 = 3600;
+
+pub type SubId = u64;
+
+/// An event package we serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Package {
+    Presence,
+    MessageSummary,
+}
+
+impl Package {
+    pub fn parse(token: &str) -> Option<Package> {
+        let t = token.trim();
+        if t.eq_ignore_ascii_case("presence") {
+            Some(Package::Presence)
+        } else if t.eq_ignore_ascii_case("message-summary") {
+            Some(Package::MessageSummary)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Package::Presence => "presence",
+            Package::MessageSummary => "message-summary",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Package::Presence => "application/pidf+xml",
+            Package::MessageSummary => "application/simple-message-summary",
+        }
+    }
+}
+
+/// An `Event` header value: package, `id` and `rollup` parameters (RFC 6665 §8.2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventHeader {
+    pub package: Option<Package>,
+    pub id: Option<String>,
+    pub rollup: Option<Rollup>,
+}
+
+impl EventHeader {
+    pub fn of(msg: &Message) -> Option<EventHeader> {
+        let v = msg.header(HeaderName::Event)?;
+        let mut parts = v.split(';');
+        let package = Package::parse(parts.next().unwrap_or_default());
+        let mut id = None;
+        let mut rollup = None;
+        for p in parts {
+            let (k, val) = p.split_once('=').unwrap_or((p, ""));
+            let k = k.trim();
+            if k.eq_ignore_ascii_case("id") {
+                id = Some(val.trim().to_owned()).filter(|s| !s.is_empty() && s.len() <= 64);
+            } else if k.eq_ignore_ascii_case("rollup") {
+                rollup = Rollup::parse(val);
+            }
+        }
+        Some(EventHeader {
+            package,
+            id,
+            rollup,
+        })
+    }
+}
+
+/// Where a subscription stands (RFC 6665 §4.1.3 `Subscription-State`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Pending,
+    Active,
+    /// With the reason token; the subscription goes once its final NOTIFY is answered.
+    Terminated(&'static str),
+}
+
+/// One subscription dialog, notifier side.
+#[derive(Debug)]
+pub struct Sub {
+    pub package: Package,
+    pub presentity: String,
+    pub watcher: String,
+    pub event_id: Option<String>,
+    pub rollup: Rollup,
+    pub dialog: Dialog,
+    pub remote_cseq: u32,
+    pub expires_at: Instant,
+    pub state: State,
+    /// The NOTIFY awaiting its final response (one at a time, §4.2.2).
+    pub in_flight: Option<ClientTxnId>,
+    /// Newer state than the last NOTIFY carried: send once nothing is outstanding.
+    pub dirty: bool,
+    pub failures: u32,
+    pub retry_at: Option<Instant>,
+    pub sent_version: Option<u64>,
+    /// The watcher may see the state (authorized); never true for a pending or blocked one.
+    pub allowed: bool,
+}
+
+/// Every subscription and the indexes that find them.
+#[derive(Debug, Default)]
+pub struct Subscriptions {
+    next_id: SubId,
+    pub subs: HashMap<SubId, Sub>,
+    by_dialog: HashMap<(String, String), SubId>,
+    by_presentity: HashMap<(Package, String), HashSet<SubId>>,
+    pub by_txn: HashMap<ClientTxnId, SubId>,
+    expiries: BTreeSet<(Instant, SubId)>,
+    retries: BTreeSet<(Instant, SubId)>,
+}
+
+impl Subscriptions {
+    fn insert(&mut self, sub: Sub) -> SubId {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.by_dialog.insert(
+            (sub.dialog.call_id.clone(), sub.dialog.local_tag.clone()),
+            id,
+        );
+        self.by_presentity
+            .entry((sub.package, sub.presentity.clone()))
+            .or_default()
+            .insert(id);
+        self.expiries.insert((sub.expires_at, id));
+        self.subs.insert(id, sub);
+        id
+    }
+
+    /// Forgets a subscription entirely.
+    pub fn remove(&mut self, id: SubId) {
+        let Some(sub) = self.subs.remove(&id) else {
+            return;
+        };
+        self.by_dialog
+            .remove(&(sub.dialog.call_id.clone(), sub.dialog.local_tag.clone()));
+        self.unindex(id, &sub);
+        self.expiries.remove(&(sub.expires_at, id));
+        if let Some(t) = sub.retry_at {
+            self.retries.remove(&(t, id));
+        }
+        if let Some(t) = sub.in_flight {
+            self.by_txn.remove(&t);
+        }
+    }
+
+    /// Takes a subscription out of its presentity's fan-out (it is terminating).
+    fn unindex(&mut self, id: SubId, sub: &Sub) {
+        let key = (sub.package, sub.presentity.clone());
+        if let Some(set) = self.by_presentity.get_mut(&key) {
+            set.remove(&id);
+            if set.is_empty() {
+                self.by_presentity.remove(&key);
+            }
+        }
+    }
+
+    /// Marks a subscription as terminating with `reason` (no more fan-out to it).
+    pub fn terminate(&mut self, id: SubId, reason: &'static str) {
+        let Some(sub) = self.subs.get_mut(&id) else {
+            return;
+        };
+        sub.state = State::Terminated(reason);
+        let key = (sub.package, sub.presentity.clone());
+        if let Some(set) = self.by_presentity.get_mut(&key) {
+            set.remove(&id);
+            if set.is_empty() {
+                self.by_presentity.remove(&key);
+            }
+        }
+    }
+
+    pub fn set_expiry(&mut self, id: SubId, at: Instant) {
+        if let Some(sub) = self.subs.get_mut(&id) {
+            self.expiries.remove(&(sub.expires_at, id));
+            sub.expires_at = at;
+            self.expiries.insert((at, id));
+        }
+    }
+
+    pub fn set_retry(&mut self, id: SubId, at: Option<Instant>) {
+        if let Some(sub) = self.subs.get_mut(&id) {
+            if let Some(t) = sub.retry_at.take() {
+                self.retries.remove(&(t, id));
+            }
+            if let Some(t) = at {
+                sub.retry_at = Some(t);
+                self.retries.insert((t, id));
+            }
+        }
+    }
+
+    /// The subscriptions of one presentity in one package.
+    pub fn of_presentity(&self, package: Package, presentity: &str) -> Vec<SubId> {
+        self.by_presentity
+            .get(&(package, presentity.to_owned()))
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let e = self.expiries.first().map(|(t, _)| *t);
+        let r = self.retries.first().map(|(t, _)| *t);
+        match (e, r) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Subscriptions whose expiry passed, and those whose retry is due.
+    pub fn due(&mut self, now: Instant) -> (Vec<SubId>, Vec<SubId>) {
+        let mut expired = Vec::new();
+        while let Some(&(t, id)) = self.expiries.first() {
+            if t > now {
+                break;
+            }
+            self.expiries.remove(&(t, id));
+            expired.push(id);
+        }
+        let mut retry = Vec::new();
+        while let Some(&(t, id)) = self.retries.first() {
+            if t > now {
+                break;
+            }
+            self.retries.remove(&(t, id));
+            if let Some(s) = self.subs.get_mut(&id) {
+                s.retry_at = None;
+            }
+            retry.push(id);
+        }
+        (expired, retry)
+    }
+}
+
+/// Whether the `Accept` rows allow `ct` (none at all means the package default, §4.2.1.1).
+fn accepts(msg: &Message, ct: &str) -> bool {
+    let rows = msg.header_values(HeaderName::Accept);
+    let (major, _) = ct.split_once('/').unwrap_or((ct, ""));
+    rows.is_empty()
+        || rows.iter().flat_map(|r| r.split(',')).any(|a| {
+            let a = a.split(';').next().unwrap_or_default().trim();
+            a.eq_ignore_ascii_case(ct)
+                || a == "*/*"
+                || a.strip_suffix("/*")
+                    .is_some_and(|m| m.eq_ignore_ascii_case(major))
+        })
+}
+
+impl Core {
+    /// The (min, max) subscription and publication durations.
+    pub fn event_bounds(&self) -> (u32, u32) {
+        let r = &self.cfg.registrar;
+        (r.min_expires, r.max_expires.max(r.min_expires))
+    }
+
+    /// Checks a requested Expires; `Err(min)` means 423 with that Min-Expires.
+    pub fn grant_expires(&self, requested: Option<u32>) -> Result<u32, u32> {
+        let (min, max) = self.event_bounds();
+        let req = requested.unwrap_or_else(|| DEFAULT_EXPIRES.clamp(min, max));
+        if req != 0 && req < min {
+            return Err(min);
+        }
+        Ok(req.min(max))
+    }
+
+    /// An initial SUBSCRIBE (no To tag).
+    pub fn on_subscribe(&mut self, txn: ServerTxnId, msg: Message, source: Target) {
+        let Some((user, domain)) = self.authenticate(txn, &msg, source) else {
+            return;
+        };
+        let watcher = aor_key(&user, &domain);
+        let Some(ev) = EventHeader::of(&msg) else {
+            self.bad_event(txn, &msg);
+            return;
+        };
+        let Some(package) = ev.package else {
+            self.bad_event(txn, &msg);
+            return;
+        };
+        let Some(uri) = msg.uri().and_then(|u| u.as_sip().cloned()) else {
+            return;
+        };
+        let Some(pdomain) = self.dir.local_domain(uri.host_text).map(str::to_owned) else {
+            self.respond(txn, &msg, 403, "Relaying Denied", &[]);
+            return;
+        };
+        let puser = uri.user_unescaped().unwrap_or_default();
+        if !self.dir.user_exists(&pdomain, &puser) {
+            self.respond(txn, &msg, 404, "Not Found", &[]);
+            return;
+        }
+        let presentity = aor_key(&puser, &pdomain);
+        if package == Package::MessageSummary && presentity != watcher {
+            self.respond(txn, &msg, 403, "Not Your Mailbox", &[]);
+            return;
+        }
+        if !accepts(&msg, package.content_type()) {
+            let accept = [("Accept", package.content_type().to_owned())];
+            self.respond(txn, &msg, 406, "Not Acceptable", &accept);
+            return;
+        }
+        let Some(remote_target) = msg.contacts().first().and_then(|c| match c {
+            sip::ContactValue::Addr(a) => Some(a.uri.raw().to_owned()),
+            sip::ContactValue::Star => None,
+        }) else {
+            self.respond(txn, &msg, 400, "Missing Contact", &[]);
+            return;
+        };
+        let granted = match self.grant_expires(msg.expires()) {
+            Ok(g) => g,
+            Err(min) => {
+                let rows = [("Min-Expires", min.to_string())];
+                self.respond(txn, &msg, 423, "Interval Too Brief", &rows);
+                return;
+            }
+        };
+        let authz = match package {
+            Package::Presence => glue::authorize(self, &watcher, &presentity),
+            Package::MessageSummary => Authz::Allow,
+        };
+        let tag = random_token(12);
+        let dialog = Dialog {
+            call_id: msg.call_id().unwrap_or_default().to_owned(),
+            local: format!(
+                "{};tag={tag}",
+                msg.header(HeaderName::To).unwrap_or_default()
+            ),
+            local_tag: tag.clone(),
+            remote: msg.header(HeaderName::From).unwrap_or_default().to_owned(),
+            remote_target,
+            route_set: msg
+                .header_values(HeaderName::RecordRoute)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            target: source,
+            local_cseq: 0,
+        };
+        let key = (dialog.call_id.clone(), tag.clone());
+        if self.subs.by_dialog.contains_key(&key) {
+            self.respond(txn, &msg, 500, "Dialog Exists", &[]);
+            return;
+        }
+        let state = match (granted, authz) {
+            (0, _) => State::Terminated("timeout"),
+            (_, Authz::Allow) => State::Active,
+            (_, Authz::Pending | Authz::Deny) => State::Pending,
+        };
+        let (code, reason) = if authz == Authz::Allow {
+            (200, "OK")
+        } else {
+            (202, "Accepted")
+        };
+        self.subscribe_answer(txn, &msg, source, (code, reason), &tag, granted);
+        if authz == Authz::Pending {
+            glue::add_pending(self, &watcher, &presentity);
+        }
+        debug!(package = package.name(), watcher = %watcher, presentity = %presentity, expires = granted, "subscription created");
+        let sub = Sub {
+            package,
+            presentity,
+            watcher,
+            event_id: ev.id,
+            rollup: ev.rollup.unwrap_or_default(),
+            dialog,
+            remote_cseq: msg.cseq().map_or(0, |c| c.seq),
+            expires_at: Instant::now() + Duration::from_secs(u64::from(granted)),
+            state,
+            in_flight: None,
+            dirty: true,
+            failures: 0,
+            retry_at: None,
+            sent_version: None,
+            allowed: authz == Authz::Allow,
+        };
+        let id = self.subs.insert(sub);
+        if granted == 0 {
+            // A fetch (§4.4.3): one final NOTIFY, with the state only for allowed watchers.
+            self.subs.terminate(id, "timeout");
+        }
+        self.notify_sub(id);
+    }
+
+    /// A SUBSCRIBE inside one of our subscription dialogs: refresh or unsubscribe
+    /// (RFC 6665 §4.2.1.2–§4.2.1.4). Returns false when the dialog is not a subscription.
+    pub fn on_subscribe_in_dialog(
+        &mut self,
+        txn: ServerTxnId,
+        msg: &Message,
+        source: Target,
+    ) -> bool {
+        if msg.method_kind() != Method::Subscribe {
+            return false;
+        }
+        let Some(key) = msg
+            .call_id()
+            .zip(msg.to().and_then(|t| t.tag().map(str::to_owned)))
+            .map(|(c, t)| (c.to_owned(), t))
+        else {
+            return false;
+        };
+        let Some(id) = self.subs.by_dialog.get(&key).copied() else {
+            return false;
+        };
+        let Some(sub) = self.subs.subs.get(&id) else {
+            return false;
+        };
+        if matches!(sub.state, State::Terminated(_)) {
+            self.respond(txn, msg, 481, "Subscription Does Not Exist", &[]);
+            return true;
+        }
+        let cseq = msg.cseq().map_or(0, |c| c.seq);
+        if cseq <= sub.remote_cseq {
+            self.respond(txn, msg, 500, "Out of Order", &[]);
+            return true;
+        }
+        let package = sub.package;
+        let pending = sub.state == State::Pending;
+        let tag = sub.dialog.local_tag.clone();
+        if EventHeader::of(msg).and_then(|e| e.package) != Some(package) {
+            self.bad_event(txn, msg);
+            return true;
+        }
+        let granted = match self.grant_expires(msg.expires()) {
+            Ok(g) => g,
+            Err(min) => {
+                let rows = [("Min-Expires", min.to_string())];
+                self.respond(txn, msg, 423, "Interval Too Brief", &rows);
+                return true;
+            }
+        };
+        if let Some(sub) = self.subs.subs.get_mut(&id) {
+            sub.remote_cseq = cseq;
+            // SUBSCRIBE is a target refresh request (RFC 6665 §4.1.2.4); the flow it came
+            // on is where NOTIFYs go from now on.
+            if let Some(sip::ContactValue::Addr(a)) = msg.contacts().first() {
+                a.uri.raw().clone_into(&mut sub.dialog.remote_target);
+            }
+            sub.dialog.target = source;
+            sub.dirty = true;
+        }
+        let (code, reason) = if pending {
+            (202, "Accepted")
+        } else {
+            (200, "OK")
+        };
+        self.subscribe_answer(txn, msg, source, (code, reason), &tag, granted);
+        if granted == 0 {
+            self.subs.terminate(id, "timeout");
+        } else {
+            self.subs
+                .set_expiry(id, Instant::now() + Duration::from_secs(u64::from(granted)));
+        }
+        debug!(
+            package = package.name(),
+            expires = granted,
+            "subscription refreshed"
+        );
+        self.notify_sub(id);
+        true
+    }
+
+    /// The 2xx to a SUBSCRIBE: our tag, Contact, the granted Expires (§4.2.1.1).
+    fn subscribe_answer(
+        &mut self,
+        txn: ServerTxnId,
+        msg: &Message,
+        source: Target,
+        (code, reason): (u16, &str),
+        tag: &str,
+        granted: u32,
+    ) {
+        let mut b = response_to(msg, code, reason, Some(tag));
+        b.header("Server", "switchboard");
+        let local = self
+            .transports
+            .local_addr(source.transport, source.addr.ip());
+        b.header("Contact", &contact_uri(local, source.transport));
+        b.header_fmt("Expires", format_args!("{granted}"));
+        b.header("Allow-Events", ALLOW_EVENTS);
+        self.send_response(txn, b.finish_empty());
+    }
+
+    pub fn bad_event(&mut self, txn: ServerTxnId, msg: &Message) {
+        let rows = [("Allow-Events", ALLOW_EVENTS.to_owned())];
+        self.respond(txn, msg, 489, "Bad Event", &rows);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn msg(extra: &str) -> Message {
+        let s = format!(
+            "SUBSCRIBE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:alice@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\nCall-ID: c\r\nCSeq: 1 SUBSCRIBE\r\n{extra}Content-Length: 0\r\n\r\n"
+        );
+        sip::parse_datagram(s.into_bytes()).unwrap()
+    }
+
+    #[test]
+    fn event_header_params() {
+        let e = EventHeader::of(&msg("Event: presence;id=7;rollup=most-available\r\n")).unwrap();
+        assert_eq!(e.package, Some(Package::Presence));
+        assert_eq!(e.id.as_deref(), Some("7"));
+        assert_eq!(e.rollup, Some(Rollup::MostAvailable));
+        let e = EventHeader::of(&msg("Event: Message-Summary\r\n")).unwrap();
+        assert_eq!(e.package, Some(Package::MessageSummary));
+        let e = EventHeader::of(&msg("Event: dialog\r\n")).unwrap();
+        assert_eq!(e.package, None);
+        assert!(EventHeader::of(&msg("")).is_none());
+    }
+
+    #[test]
+    fn accept_rows() {
+        let pidf = "application/pidf+xml";
+        assert!(accepts(&msg(""), pidf));
+        assert!(accepts(&msg("Accept: application/pidf+xml\r\n"), pidf));
+        assert!(accepts(&msg("Accept: text/plain, application/*\r\n"), pidf));
+        assert!(accepts(&msg("Accept: */*\r\n"), pidf));
+        assert!(!accepts(&msg("Accept: application/xpidf+xml\r\n"), pidf));
+        assert!(!accepts(&msg("Accept: text/*\r\n"), pidf));
+    }
+}
