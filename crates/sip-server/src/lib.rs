@@ -97,6 +97,9 @@ pub struct Deps {
     /// Message-waiting (RFC 3842): summaries for `message-summary` notifiers, reports from
     /// external voicemail systems.
     pub mwi: services::mwi::Mwi,
+    /// Presence (RFC 3856/3903): publications, devices, call activity, authorization and
+    /// PIDF documents for `presence` notifiers.
+    pub presence: services::presence::Presence,
 }
 
 /// Binds every listener, loads users and bindings, and starts serving.

@@ -8,6 +8,7 @@
 
 mod defaults;
 mod listen;
+mod presence;
 mod schema;
 
 use std::collections::HashSet;
@@ -19,6 +20,7 @@ use ::sip::digest::Algorithm;
 use serde::{Deserialize, Deserializer};
 
 pub use listen::{ListenEntry, ListenParseError, ListenSpec, TransportKind};
+pub use presence::{PresenceSection, SameDomainDefault};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -30,6 +32,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub calls: CallsConfig,
     pub http: HttpConfig,
+    pub presence: PresenceSection,
     pub mwi: MwiConfig,
 }
 

@@ -20,6 +20,7 @@ pub fn topic_specs() -> Vec<&'static cas_proto::TopicSpec> {
         &services::history::SPEC,
         &services::im::SPEC,
         // [catalogue: presence]
+        &services::presence::SPEC,
         // [catalogue: vm]
         // [catalogue: mwi]
         &services::mwi::cas::SPEC,
@@ -32,6 +33,13 @@ pub async fn run(config: &Config, store: store::Store) -> anyhow::Result<()> {
     let call_modes = services::callmode::CallModes::load(&store).await?;
     // The SIP face asks the call handling modes where each call goes.
     let policy: Arc<dyn CallPolicy> = Arc::new(call_modes.clone());
+    // [wiring: presence service] (before the faces, so no session or registration is missed)
+    let presence = services::presence::Presence::start(
+        store.clone(),
+        bus.clone(),
+        config.presence.service(),
+    )
+    .await?;
     // [wiring: mwi provider]
     let mwi = services::mwi::start(
         store.clone(),
@@ -54,6 +62,10 @@ pub async fn run(config: &Config, store: store::Store) -> anyhow::Result<()> {
         )),
         Arc::new(services::im::Im::start(store.clone(), bus.clone()).await?),
         // [wiring: presence provider]
+        Arc::new(services::presence::PresenceTopic::new(
+            presence.clone(),
+            store.clone(),
+        )),
         // [wiring: voicemail provider]
         // [wiring: mwi provider]
         Arc::new(services::mwi::cas::MwiProvider::new(mwi.clone())),
@@ -67,6 +79,7 @@ pub async fn run(config: &Config, store: store::Store) -> anyhow::Result<()> {
             bus: bus.clone(),
             policy,
             mwi,
+            presence,
         },
     )
     .await?;

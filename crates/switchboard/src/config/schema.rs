@@ -81,6 +81,13 @@ const SCHEMA: &[(&str, &[(&str, Kind)])] = &[
         ],
     ),
     (
+        "presence",
+        &[(
+            "same_domain_default",
+            Kind::Parsed(super::presence::same_domain_default),
+        )],
+    ),
+    (
         "mwi",
         &[
             ("message_text", Kind::Bool),
