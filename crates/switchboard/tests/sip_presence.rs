@@ -742,3 +742,43 @@ fn options_lists_the_event_packages() {
             .contains("presence")
     );
 }
+
+/// A watcher the presentity has not approved gets `pending` and never any state, not even
+/// when the presence changes (RFC 6665 §4.1.3, RFC 3856 §6.6).
+#[test]
+fn unauthorised_watcher_gets_pending_without_state() {
+    let srv = Server::start(ServerOpts::config(
+        "[registrar]\nmin_expires = 2\n[presence]\nsame_domain_default = \"pending\"\n",
+    ));
+    let mut bob = Ua::new(&srv, "bob");
+    register(&mut bob, "");
+    let mut carol = Ua::new(&srv, "carol");
+    let (resp, n, _) = subscribe(&mut carol, "bob", "presence", 600);
+    assert_eq!(resp.status(), Some(202));
+    assert!(sub_state(&n).starts_with("pending"), "{}", sub_state(&n));
+    assert!(n.body().is_empty(), "state leaked: {}", body(&n));
+    assert!(n.content_type().is_none());
+    let r = publish(
+        &mut bob,
+        Some(&pidf("bob", "open", Some("busy"))),
+        None,
+        120,
+    );
+    assert_eq!(r.status(), Some(200));
+    assert!(
+        carol
+            .recv_where(SILENCE, |m| is_request(m, "NOTIFY"))
+            .is_none(),
+        "a pending watcher must hear nothing of the change"
+    );
+    // A fetch by the same watcher: a final NOTIFY, still without state.
+    let (resp, n, _) = subscribe(&mut carol, "bob", "presence", 0);
+    assert_eq!(resp.status(), Some(202));
+    assert_eq!(sub_state(&n), "terminated;reason=timeout");
+    assert!(n.body().is_empty(), "state leaked: {}", body(&n));
+    // bob himself always sees his own presence.
+    let mut own = Ua::new(&srv, "bob");
+    let (resp, n, _) = subscribe(&mut own, "bob", "presence", 0);
+    assert_eq!(resp.status(), Some(200));
+    assert!(body(&n).contains("busy"));
+}
