@@ -30,6 +30,7 @@ pub fn router(cas: Arc<Cas>) -> Router {
         .route("/cas/ws", get(ws_upgrade))
         .route("/cas/plugin", get(plugin_upgrade))
         .route("/cas/openapi.json", get(openapi))
+        .route("/cas/file/{topic}/{token}", get(crate::download::file))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(cas)
@@ -59,7 +60,7 @@ fn respond_owned(format: Format, status: StatusCode, body: Object) -> Response {
         .into_response()
 }
 
-fn error_response(format: Format, e: &CasError) -> Response {
+pub(crate) fn error_response(format: Format, e: &CasError) -> Response {
     let status = StatusCode::from_u16(e.code.code()).unwrap_or(StatusCode::BAD_REQUEST);
     respond(format, status, &Reply::error(None, e))
 }
@@ -76,7 +77,7 @@ fn answer_format(headers: &HeaderMap, request: Option<Format>) -> Format {
 
 /// The token of `Authorization: Bearer TOKEN` (the scheme is case-insensitive, RFC 9110
 /// §11.1).
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme

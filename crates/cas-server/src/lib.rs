@@ -9,6 +9,7 @@
 mod builtin;
 mod bulk;
 mod dispatch;
+mod download;
 mod http;
 mod hub;
 mod plugin;

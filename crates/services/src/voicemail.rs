@@ -22,6 +22,7 @@ mod call;
 pub mod cas;
 mod files;
 pub mod ivr;
+mod local;
 mod ops;
 pub mod pin;
 pub mod prompts;
@@ -211,7 +212,20 @@ impl Voicemail {
     /// Reconciles the tree with the database (see the module doc) and returns the service.
     /// Call before the faces start.
     pub async fn start(store: Store, bus: Bus, cfg: VoicemailConfig) -> Result<Voicemail> {
-        let vm = Voicemail {
+        let vm = Voicemail::open(store, bus, cfg);
+        let report = vm.reconcile().await?;
+        tracing::info!(
+            messages = report.ready_rows,
+            repaired = report.repaired,
+            "voicemail reconciled"
+        );
+        Ok(vm)
+    }
+
+    /// The service without the start-up repair (tools that only look, e.g. the CLI's
+    /// integrity check next to a running server).
+    pub fn open(store: Store, bus: Bus, cfg: VoicemailConfig) -> Voicemail {
+        Voicemail {
             inner: Arc::new(Inner {
                 layout: Layout::new(cfg.root.clone()),
                 store,
@@ -221,14 +235,7 @@ impl Voicemail {
                 downloads: Mutex::default(),
                 next_request: AtomicU64::new(1),
             }),
-        };
-        let report = vm.reconcile().await?;
-        tracing::info!(
-            messages = report.ready_rows,
-            repaired = report.repaired,
-            "voicemail reconciled"
-        );
-        Ok(vm)
+        }
     }
 
     pub fn config(&self) -> &VoicemailConfig {

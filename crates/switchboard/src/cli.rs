@@ -52,6 +52,14 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::mwi_cli::MwiCommand,
     },
+    /// Voicemail: integrity check of the mailboxes, PINs.
+    Voicemail {
+        /// Domain of users named without one; defaults to `server.domain`.
+        #[arg(long, global = true, value_name = "NAME")]
+        domain: Option<String>,
+        #[command(subcommand)]
+        command: crate::voicemail_cli::VoicemailCommand,
+    },
     /// Check a configuration file, report every problem, and exit.
     CheckConfig {
         #[arg(value_name = "FILE")]
@@ -139,6 +147,11 @@ pub async fn run_with(cli: Cli) -> anyhow::Result<ExitCode> {
             let domain = domain.unwrap_or_else(|| config.server.domain.clone());
             crate::mwi_cli::run(&data_dir(&config), &domain, command).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Voicemail { domain, command }) => {
+            let config = load_config(config_file)?;
+            let domain = domain.unwrap_or_else(|| config.server.domain.clone());
+            crate::voicemail_cli::run(&config, &data_dir(&config), &domain, command).await
         }
         Some(Command::Domain { command }) => {
             let config = load_config(config_file)?;

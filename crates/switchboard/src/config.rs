@@ -10,6 +10,7 @@ mod defaults;
 mod listen;
 mod presence;
 mod schema;
+mod voicemail;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -20,6 +21,7 @@ use ::sip::digest::Algorithm;
 use serde::{Deserialize, Deserializer};
 
 pub use listen::{ListenEntry, ListenParseError, ListenSpec, TransportKind};
+pub use voicemail::VoicemailSection;
 pub use presence::{PresenceSection, SameDomainDefault};
 
 /// The whole configuration.
@@ -34,6 +36,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub presence: PresenceSection,
     pub mwi: MwiConfig,
+    pub voicemail: VoicemailSection,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -272,6 +275,7 @@ impl Config {
                 format!("{} is listed twice", alg.token()),
             );
         }
+        problems.extend(self.voicemail.problems());
         problems
     }
 

@@ -14,5 +14,6 @@ mod mwi_cli;
 pub mod serve;
 pub mod servers;
 pub mod sip;
+mod voicemail_cli;
 
 pub use config::{Config, ConfigProblem, ListenEntry, ListenSpec, TransportKind};

@@ -22,6 +22,7 @@ pub fn topic_specs() -> Vec<&'static cas_proto::TopicSpec> {
         // [catalogue: presence]
         &services::presence::SPEC,
         // [catalogue: vm]
+        &services::voicemail::SPEC,
         // [catalogue: mwi]
         &services::mwi::cas::SPEC,
     ])
@@ -40,12 +41,19 @@ pub async fn run(config: &Config, store: store::Store) -> anyhow::Result<()> {
         config.presence.service(),
     )
     .await?;
+    // [wiring: voicemail provider] (repairs what a crash left before anything reads it)
+    let voicemail = services::voicemail::Voicemail::start(
+        store.clone(),
+        bus.clone(),
+        config.voicemail.service(&config.server.data_dir),
+    )
+    .await?;
     // [wiring: mwi provider]
     let mwi = services::mwi::start(
         store.clone(),
         bus.clone(),
         crate::sip::mwi_config(config),
-        None,
+        Some(Arc::new(voicemail.clone())),
     )
     .await?;
     let providers: Vec<Arc<dyn Provider>> = vec![
@@ -67,6 +75,7 @@ pub async fn run(config: &Config, store: store::Store) -> anyhow::Result<()> {
             store.clone(),
         )),
         // [wiring: voicemail provider]
+        Arc::new(voicemail.clone()),
         // [wiring: mwi provider]
         Arc::new(services::mwi::cas::MwiProvider::new(mwi.clone())),
     ];

@@ -97,6 +97,7 @@ impl Voicemail {
         let rows = store.vm_all_rows().await?;
         let mut r = Integrity::default();
         let mut expected: HashSet<PathBuf> = HashSet::new();
+        let mut inflight: HashSet<PathBuf> = HashSet::new();
         for row in &rows {
             let path = layout.message(&row.mailbox, row.id);
             let exists = tokio::fs::try_exists(&path).await.unwrap_or(false);
@@ -115,6 +116,10 @@ impl Voicemail {
                 }
                 "pending" => {
                     r.pending_rows += 1;
+                    if exists {
+                        // Renamed but not committed: in flight, not an orphan.
+                        inflight.insert(path.clone());
+                    }
                     if repair {
                         let p = path.clone();
                         let good =
@@ -156,6 +161,9 @@ impl Voicemail {
                     if !tokio::task::spawn_blocking(move || valid_wav(&p)).await? {
                         r.bad_files += 1;
                     }
+                    continue;
+                }
+                if inflight.contains(&path) {
                     continue;
                 }
                 r.orphan_files += 1;

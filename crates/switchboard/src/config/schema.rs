@@ -95,6 +95,18 @@ const SCHEMA: &[(&str, &[(&str, Kind)])] = &[
             ("from_user", Kind::Text),
         ],
     ),
+    (
+        "voicemail",
+        &[
+            ("enabled", Kind::Bool),
+            ("number", Kind::Text),
+            ("dir", Kind::Text),
+            ("max_message_seconds", U32),
+            ("max_greeting_seconds", U32),
+            ("default_pin", Kind::Text),
+            ("default_greeting", Kind::Text),
+        ],
+    ),
 ];
 
 /// Reports every unknown key and every badly typed or unparsable value, removing each one
