@@ -462,3 +462,44 @@ fn anchored_call_relays_only_the_negotiated_peer() {
     let (_, got) = a_rtp.listen(Duration::from_millis(500), None);
     assert_eq!(got, 0, "RTP from a foreign source was relayed");
 }
+
+#[test]
+fn baresip_leaves_message_and_hears_it_back() {
+    if !common::have("baresip") || !common::have("python3") {
+        return;
+    }
+    let server = Server::start(ServerOpts::config(
+        "[calls]\nring_timeout = 2\n[voicemail]\ndefault_pin = \"1234\"\n[media]\nport_min = 32000\nport_max = 32999\n",
+    ));
+    let work = tempfile::tempdir().unwrap();
+    let port = server.addr.port().to_string();
+    let domain = format!("127.0.0.1:{port}");
+    let out = std::process::Command::new("python3")
+        .arg(common::repo().join("tests/phones/voicemail_test.py"))
+        .args([
+            "127.0.0.1",
+            &port,
+            &domain,
+            "alice",
+            &server.password("alice"),
+            "bob",
+            &server.password("bob"),
+            "1234",
+        ])
+        .arg("--workdir")
+        .arg(work.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("\"ok\": true"),
+        "baresip voicemail failed:\n{stdout}\n{}\n--- server\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.stderr_text()
+    );
+    // 7 deleted the message.
+    assert!(
+        messages(&server.data_dir()).is_empty(),
+        "the message was not deleted"
+    );
+}
