@@ -14,11 +14,11 @@ pub mod stats;
 pub mod telephone_event;
 
 pub use g711::{G711, alaw_decode, alaw_encode, ulaw_decode, ulaw_encode};
-pub use jitter::{JitterBuffer, JitterConfig, PacketInfo, Playout, PushOutcome};
+pub use jitter::{JitterBuffer, JitterConfig, JitterStats, PacketInfo, Playout, PushOutcome};
 pub use packet::{Csrcs, Extension, RtpHeader, RtpPacket, is_rtcp, peek_ssrc};
 pub use rtcp::{
     App, Bye, ReceiverReport, ReportBlock, RtcpPacket, SdesChunk, SdesItem, SenderInfo,
-    SenderReport, parse_compound,
+    SenderReport, parse_compound, write_sdes_cname,
 };
 pub use stats::{ReceiveStats, SendStats, SeqStatus, ntp_timestamp};
 pub use telephone_event::{

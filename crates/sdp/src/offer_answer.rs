@@ -238,7 +238,7 @@ fn answer_formats(offered: &Media, local: &Capabilities) -> Option<Vec<(u8, Vec<
     for pt in offered.payload_types() {
         if let Some((_, codec)) = voice.iter().find(|(p, _)| *p == pt) {
             let mut attrs = vec![Attribute::value("rtpmap", rtpmap_value(pt, *codec))];
-            if let Some(f) = offered.fmtp(pt) {
+            if let Some(f) = offered.fmtp(pt).filter(|f| !f.is_empty()) {
                 attrs.push(Attribute::value("fmtp", format!("{pt} {f}")));
             }
             out.push((pt, attrs));
@@ -256,7 +256,10 @@ fn answer_formats(offered: &Media, local: &Capabilities) -> Option<Vec<(u8, Vec<
             )];
             attrs.push(Attribute::value(
                 "fmtp",
-                format!("{pt} {}", offered.fmtp(pt).unwrap_or("0-15")),
+                format!(
+                    "{pt} {}",
+                    offered.fmtp(pt).filter(|f| !f.is_empty()).unwrap_or("0-15")
+                ),
             ));
             out.push((pt, attrs));
         }

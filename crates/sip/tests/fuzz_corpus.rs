@@ -36,7 +36,7 @@ fn every_corpus_directory_is_a_target() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         assert!(
             // pidf and summary are sip-events' targets (crates/sip-events/tests/fuzz_corpus.rs).
-            ["parse_message", "framer", "pidf", "summary"].contains(&name.as_str()),
+            ["parse_message", "framer", "pidf", "summary", "rtp", "sdp"].contains(&name.as_str()),
             "{name}"
         );
     }
