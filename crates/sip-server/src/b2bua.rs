@@ -168,6 +168,14 @@ impl Core {
         };
         let mut callee_user = uri.user_unescaped().unwrap_or_default();
         let mut callee_domain = callee_domain;
+        // The number dialled (DNIS), before any forwarding.
+        let dialled = callee_user.clone();
+        if self.is_voicemail_number(&callee_user) && self.voicemail_ready() {
+            let dialog = crate::media::uas_dialog(&msg, source, &random_token(12));
+            let aor = aor_key(&user, &domain);
+            self.answer_with_voicemail(txn, &msg, dialog, crate::ivr::Kind::Access { aor });
+            return;
+        }
         match self
             .deps
             .policy
@@ -193,7 +201,17 @@ impl Core {
                 }
             }
             Forwarding::Voicemail => {
-                self.respond(txn, &msg, 480, "Voicemail Unavailable", &[]);
+                if self.voicemail_ready() && self.dir.user_exists(&callee_domain, &callee_user) {
+                    let dialog = crate::media::uas_dialog(&msg, source, &random_token(12));
+                    let kind = crate::ivr::Kind::Deposit {
+                        mailbox: aor_key(&callee_user, &callee_domain),
+                        caller: aor_key(&user, &domain),
+                        called: dialled,
+                    };
+                    self.answer_with_voicemail(txn, &msg, dialog, kind);
+                } else {
+                    self.respond(txn, &msg, 480, "Voicemail Unavailable", &[]);
+                }
                 return;
             }
         }
@@ -212,7 +230,18 @@ impl Core {
                 return;
             }
             Route::Offline => {
-                self.respond(txn, &msg, 480, "Temporarily Unavailable", &[]);
+                if self.voicemail_ready() {
+                    // No device: straight to the callee's mailbox.
+                    let dialog = crate::media::uas_dialog(&msg, source, &random_token(12));
+                    let kind = crate::ivr::Kind::Deposit {
+                        mailbox: callee.clone(),
+                        caller: caller.clone(),
+                        called: dialled,
+                    };
+                    self.answer_with_voicemail(txn, &msg, dialog, kind);
+                } else {
+                    self.respond(txn, &msg, 480, "Temporarily Unavailable", &[]);
+                }
                 self.record(
                     &msg,
                     &caller,
@@ -279,6 +308,10 @@ impl Core {
         self.calls.invites.insert(txn, id);
         self.calls.calls.insert(id, call);
         info!(call_id = %msg.call_id().unwrap_or_default(), callee = %callee, forks = bindings.len(), "call forked");
+        if let Err(code) = self.anchor_call(id, msg.body()) {
+            self.fail_call(id, code);
+            return;
+        }
         for b in bindings {
             self.start_leg(id, &msg, &b);
         }
@@ -330,7 +363,13 @@ impl Core {
         if let Some(s) = &subject {
             extra.push(("Subject", s));
         }
-        let bytes = dialog.request("INVITE", local, &extra, body_of(a_invite));
+        // Anchored calls offer the media engine's address instead (anchor.rs).
+        let anchored = self.anchored_offer(id);
+        let body = match &anchored {
+            Some(sdp) => Some(("application/sdp", sdp.as_bytes())),
+            None => body_of(a_invite),
+        };
+        let bytes = dialog.request("INVITE", local, &extra, body);
         // Max-Forwards of the new leg follows the caller's (loop protection across legs).
         let bytes = replace_max_forwards(&bytes, &mf);
         let Ok(invite) = sip::parse_datagram(bytes.clone()) else {
@@ -360,6 +399,9 @@ impl Core {
     }
 
     pub fn on_response(&mut self, txn: ClientTxnId, msg: Message) {
+        if self.media_response(txn, &msg) {
+            return;
+        }
         let Some(code) = msg.status() else { return };
         let Some(ctx) = self.calls.clients.remove(&txn) else {
             return;
@@ -555,9 +597,11 @@ impl Core {
             .local_addr(target.transport, target.addr.ip());
         b.header("Contact", &contact_uri(local, target.transport));
         b.header("Allow", ALLOW);
-        Some(match body_of(msg) {
-            Some((ct, body)) => b.finish(Some(ct), body),
-            None => b.finish_empty(),
+        let anchored = body_of(msg).and_then(|(_, body)| self.anchored_answer(id, body));
+        Some(match (anchored, body_of(msg)) {
+            (Some(sdp), _) => b.finish(Some("application/sdp"), sdp.as_bytes()),
+            (None, Some((ct, body))) => b.finish(Some(ct), body),
+            (None, None) => b.finish_empty(),
         })
     }
 
@@ -592,6 +636,9 @@ impl Core {
 
     /// Answers the caller with a failure, cancels what still rings, and records the call.
     fn fail_call(&mut self, id: u64, code: u16) {
+        if self.divert_to_voicemail(id, code) {
+            return;
+        }
         let Some(call) = self.calls.calls.get_mut(&id) else {
             return;
         };
@@ -625,6 +672,9 @@ impl Core {
     }
 
     pub fn on_ack(&mut self, msg: Message, _source: Target) {
+        if self.media_ack(&msg) {
+            return;
+        }
         let Some((id, side)) = self.dialog_of(&msg) else {
             return;
         };
@@ -670,6 +720,9 @@ impl Core {
     }
 
     pub fn on_in_dialog(&mut self, txn: ServerTxnId, msg: Message, _source: Target) {
+        if self.media_in_dialog(txn, &msg) {
+            return;
+        }
         let Some((id, side)) = self.dialog_of(&msg) else {
             self.respond(txn, &msg, 481, "Call/Transaction Does Not Exist", &[]);
             return;
@@ -825,6 +878,9 @@ impl Core {
     }
 
     pub fn on_client_timeout(&mut self, txn: ClientTxnId) {
+        if self.media_client_timeout(txn) {
+            return;
+        }
         match self.calls.clients.remove(&txn) {
             Some(ClientCtx::Leg { call, leg }) => {
                 if let Some(l) = self
@@ -846,6 +902,9 @@ impl Core {
     }
 
     pub fn on_ack_timeout(&mut self, txn: ServerTxnId) {
+        if self.media_ack_timeout(txn) {
+            return;
+        }
         let Some(id) = self.calls.invites.get(&txn).copied() else {
             return;
         };
@@ -930,6 +989,7 @@ impl Core {
 
     /// Records the call once, and forgets it unless legs still need an answer.
     fn end_call(&mut self, id: u64) {
+        self.close_anchor(id);
         let Some(call) = self.calls.calls.remove(&id) else {
             return;
         };
@@ -1035,6 +1095,43 @@ impl Core {
         if let Some(c) = self.calls.calls.get(&id) {
             crate::glue::call_activity_both(self, &c.caller, &c.callee, &c.a.call_id, activity);
         }
+    }
+}
+
+impl Core {
+    /// Voicemail on no answer (ring timeout), busy, declined or no reachable device: the
+    /// caller is answered by the media engine instead of getting the failure (media.rs).
+    fn divert_to_voicemail(&mut self, id: u64, code: u16) -> bool {
+        if !matches!(code, 408 | 480 | 486 | 600 | 603) || !self.voicemail_ready() {
+            return false;
+        }
+        let Some(call) = self.calls.calls.get_mut(&id) else {
+            return false;
+        };
+        if call.a_final_sent {
+            return false;
+        }
+        call.a_final_sent = true;
+        call.ring_deadline = None;
+        call.outcome = Some((disposition(code).to_owned(), code));
+        let dialled = call
+            .a_invite
+            .uri()
+            .and_then(|u| u.as_sip().and_then(|s| s.user_unescaped()))
+            .unwrap_or_default();
+        let kind = crate::ivr::Kind::Deposit {
+            mailbox: call.callee.clone(),
+            caller: call.caller.clone(),
+            called: dialled,
+        };
+        let (txn, invite, dialog) = (call.a_txn, call.a_invite.clone(), call.a.clone());
+        let legs = call.legs.len();
+        for i in 0..legs {
+            self.cancel_leg(id, i);
+        }
+        self.end_call(id);
+        self.answer_with_voicemail(txn, &invite, dialog, kind);
+        true
     }
 }
 

@@ -25,6 +25,13 @@ impl Core {
                 content_type,
                 body,
             } => self.message_to_devices(&from, &to, &content_type, &body),
+            BusEvent::VmPlayOnPhone {
+                request_id,
+                aor,
+                device,
+                file,
+                ..
+            } => self.play_on_phone(request_id, &aor, device.as_deref(), file),
             BusEvent::SessionStarted { user } => *self.cas_sessions.entry(user).or_default() += 1,
             BusEvent::SessionEnded { user, .. } => {
                 if let Some(n) = self.cas_sessions.get_mut(&user) {

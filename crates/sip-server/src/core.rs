@@ -37,6 +37,10 @@ pub struct Core {
     failures: FailureCounter,
     pub persist: PersistTx,
     pub calls: Calls,
+    /// Calls the media engine terminates (voicemail, play-on-phone).
+    pub media_calls: crate::media::MediaCalls,
+    /// Calls whose media is relayed by the engine.
+    pub anchors: crate::anchor::Anchors,
     pub deps: crate::Deps,
     /// Live CAS sessions per user (from the bus), so MESSAGE can tell delivered from stored.
     pub cas_sessions: std::collections::HashMap<String, usize>,
@@ -68,6 +72,8 @@ impl Core {
             location,
             persist,
             calls: Calls::default(),
+            media_calls: crate::media::MediaCalls::default(),
+            anchors: crate::anchor::Anchors::default(),
             cas_sessions: std::collections::HashMap::new(),
             subs: crate::subscribe::Subscriptions::default(),
             classes: crate::devices::DeviceClasses::default(),
@@ -84,6 +90,7 @@ impl Core {
         mut shutdown: oneshot::Receiver<()>,
     ) {
         let mut housekeeping = Instant::now() + Duration::from_secs(30);
+        let mut media_notes = self.media_calls.take_notes();
         loop {
             let now = Instant::now();
             let mut next = housekeeping;
@@ -111,6 +118,7 @@ impl Core {
                     }
                     None => break,
                 },
+                Some(note) = recv_note(&mut media_notes) => self.on_media_note(note),
                 ev = bus.recv() => match ev {
                     Ok(ev) => self.on_bus(ev),
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
@@ -506,6 +514,16 @@ impl Core {
             }
         }
         None
+    }
+}
+
+/// The next note of the IVR tasks; pending forever without a channel.
+async fn recv_note(
+    rx: &mut Option<mpsc::UnboundedReceiver<crate::ivr::Note>>,
+) -> Option<crate::ivr::Note> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -7,6 +7,7 @@
 //! their own tasks and hand messages over a channel; the store is read into caches at start
 //! and written behind by a persistence task.
 
+mod anchor;
 mod b2bua;
 mod bridge;
 mod core;
@@ -14,6 +15,9 @@ mod devices;
 mod dialog;
 mod errors;
 mod glue;
+mod ivr;
+mod media;
+mod mwi;
 mod notify;
 mod options;
 mod persist;
@@ -100,6 +104,10 @@ pub struct Deps {
     /// Presence (RFC 3856/3903): publications, devices, call activity, authorization and
     /// PIDF documents for `presence` notifiers.
     pub presence: services::presence::Presence,
+    /// The media engine (voicemail calls, play-on-phone, anchoring); `None`: no media.
+    pub media: Option<media_server::MediaServer>,
+    /// Voicemail (deposit on no answer/busy/no device, the mailbox number); `None`: off.
+    pub voicemail: Option<services::voicemail::Voicemail>,
 }
 
 /// Binds every listener, loads users and bindings, and starts serving.

@@ -35,6 +35,7 @@ pub struct Config {
     pub calls: CallsConfig,
     pub http: HttpConfig,
     pub presence: PresenceSection,
+    pub media: MediaConfig,
     pub mwi: MwiConfig,
     pub voicemail: VoicemailSection,
 }
@@ -112,6 +113,29 @@ pub struct HttpConfig {
     pub plugin_timeout_ms: u32,
     /// Largest accepted request body in bytes.
     pub max_body: u32,
+}
+
+/// The media engine: RTP ports, media anchoring and the voicemail prompts.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Address RTP sockets bind to and SDP advertises.
+    pub rtp_ip: IpAddr,
+    /// RTP port range (even ports; RTCP uses the next odd one).
+    pub port_min: u16,
+    pub port_max: u16,
+    /// `"always"`: calls are relayed through the engine; `"when-needed"`: direct media.
+    pub anchor: AnchorMode,
+    /// Directory of operator prompts (`<name>.wav`) replacing the built-in ones; empty = none.
+    pub prompts_dir: PathBuf,
+}
+
+/// When the B2BUA relays media through the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnchorMode {
+    Always,
+    WhenNeeded,
 }
 
 /// Message-waiting delivery to SIP devices (the CAS `mwi` events always go out).
@@ -247,6 +271,14 @@ impl Config {
         for (key, value) in positive {
             require(value > 0, key, "must be greater than 0".into());
         }
+        require(
+            self.media.port_min < self.media.port_max && self.media.port_max - self.media.port_min >= 3,
+            "media.port_min",
+            format!(
+                "the range {}..={} holds no RTP/RTCP port pair",
+                self.media.port_min, self.media.port_max
+            ),
+        );
         let r = &self.registrar;
         require(
             r.min_expires <= r.max_expires,

@@ -80,6 +80,7 @@ pub async fn run(config: &Config, store: store::Store) -> anyhow::Result<()> {
         Arc::new(services::mwi::cas::MwiProvider::new(mwi.clone())),
     ];
 
+    let media = media_server::MediaServer::start(&crate::sip::media_config(config))?;
     // [wiring: media server]
     let sip = sip_server::start(
         crate::sip::sip_config(config),
@@ -88,6 +89,9 @@ pub async fn run(config: &Config, store: store::Store) -> anyhow::Result<()> {
             bus: bus.clone(),
             policy,
             mwi,
+            media: Some(media),
+            // [wiring: voicemail in the SIP face]
+            voicemail: config.voicemail.enabled.then(|| voicemail.clone()),
             presence,
         },
     )

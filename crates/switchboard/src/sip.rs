@@ -59,3 +59,15 @@ pub fn mwi_config(config: &Config) -> services::mwi::MwiConfig {
         from_user: config.mwi.from_user.clone(),
     }
 }
+
+/// The media engine's settings.
+pub fn media_config(config: &Config) -> media_server::MediaConfig {
+    let m = &config.media;
+    media_server::MediaConfig {
+        rtp_ip: m.rtp_ip,
+        port_min: m.port_min,
+        port_max: m.port_max,
+        prompts_dir: (!m.prompts_dir.as_os_str().is_empty()).then(|| m.prompts_dir.clone()),
+        anchor_always: m.anchor == crate::config::AnchorMode::Always,
+    }
+}

@@ -2,12 +2,13 @@
 //! in step).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 
 use ::sip::digest::Algorithm;
 
 use super::{
-    AuthConfig, CallsConfig, HttpConfig, ListenEntry, MwiConfig, RegistrarConfig, ServerConfig,
-    SipConfig, TransportKind,
+    AnchorMode, AuthConfig, CallsConfig, HttpConfig, ListenEntry, MediaConfig, MwiConfig,
+    RegistrarConfig, ServerConfig, SipConfig, TransportKind,
 };
 
 /// The registered SIP port (RFC 3261 §19.1.2).
@@ -86,6 +87,18 @@ impl Default for HttpConfig {
             session_idle_timeout: 300,
             plugin_timeout_ms: 5000,
             max_body: 1 << 20,
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            rtp_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port_min: 20_000,
+            port_max: 20_999,
+            anchor: AnchorMode::WhenNeeded,
+            prompts_dir: PathBuf::new(),
         }
     }
 }

@@ -24,6 +24,7 @@ enum Kind {
 }
 
 const U32: Kind = Kind::Int(u32::MAX as i64);
+const U16: Kind = Kind::Int(u16::MAX as i64);
 /// Far above any sane SIP message; keeps the field meaningful on 32-bit targets too.
 const MAX_MESSAGE_SIZE: i64 = 16 * 1024 * 1024;
 
@@ -86,6 +87,16 @@ const SCHEMA: &[(&str, &[(&str, Kind)])] = &[
             "same_domain_default",
             Kind::Parsed(super::presence::same_domain_default),
         )],
+    ),
+    (
+        "media",
+        &[
+            ("rtp_ip", Kind::Parsed(ip_addr)),
+            ("port_min", U16),
+            ("port_max", U16),
+            ("anchor", Kind::Parsed(anchor_mode)),
+            ("prompts_dir", Kind::Text),
+        ],
     ),
     (
         "mwi",
@@ -226,4 +237,11 @@ fn socket_addr(s: &str) -> Result<(), String> {
     s.parse::<SocketAddr>()
         .map(|_| ())
         .map_err(|_| format!("invalid address {s:?}: expected IP:PORT"))
+}
+
+fn anchor_mode(s: &str) -> Result<(), String> {
+    match s {
+        "always" | "when-needed" => Ok(()),
+        _ => Err(format!("unknown anchor mode {s:?} (use \"always\" or \"when-needed\")")),
+    }
 }
