@@ -310,3 +310,99 @@ fn is_token(s: &str) -> bool {
             matches!(b, 0x21 | 0x23..=0x27 | 0x2a..=0x2b | 0x2d..=0x2e | 0x30..=0x39 | 0x41..=0x5a | 0x5e..=0x7e)
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str =
+        "v=0\no=- 1 2 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\nm=audio 4000 RTP/AVP 0\n";
+
+    #[test]
+    fn required_lines_and_order() {
+        assert!(parse(OK).is_ok());
+        assert_eq!(parse(""), Err(SdpError::Missing('v')));
+        assert_eq!(parse(&OK[4..]), Err(SdpError::Missing('v')));
+        assert_eq!(parse("v=0\ns=-\n"), Err(SdpError::Missing('o')));
+        assert_eq!(
+            parse("v=0\no=- 1 2 IN IP4 a\nt=0 0\n"),
+            Err(SdpError::Missing('s'))
+        );
+        assert_eq!(
+            parse(OK.replace("t=0 0\n", "")),
+            Err(SdpError::Missing('t'))
+        );
+        assert_eq!(
+            parse(OK.replace("c=IN IP4 192.0.2.1\n", "")),
+            Err(SdpError::NoConnection(0))
+        );
+        // A rejected stream needs no connection data.
+        assert!(parse(OK.replace("c=IN IP4 192.0.2.1\n", "").replace("4000", "0")).is_ok());
+        assert!(matches!(
+            parse(OK.replace("v=0", "v=1")),
+            Err(SdpError::Syntax { .. })
+        ));
+        assert!(matches!(
+            parse(format!("{OK}t=0 0\n")),
+            Err(SdpError::Order { kind: 't', .. })
+        ));
+        assert!(matches!(
+            parse(format!("{OK}x=1\n")),
+            Err(SdpError::Order { kind: 'x', .. })
+        ));
+        assert!(matches!(
+            parse(format!("{OK}r=1\n")),
+            Err(SdpError::Order { .. })
+        ));
+        assert!(matches!(
+            parse(format!("{OK}c=IN IP4 1.2.3.4\nc=IN IP4 1.2.3.4\n")),
+            Err(SdpError::Order { .. })
+        ));
+        assert!(matches!(
+            parse(format!("{OK}a\n")),
+            Err(SdpError::Syntax { .. })
+        ));
+        assert!(matches!(
+            parse(format!("{OK}a=:x\n")),
+            Err(SdpError::Syntax { .. })
+        ));
+        assert!(matches!(
+            parse(OK.replace("4000", "70000")),
+            Err(SdpError::Syntax { .. })
+        ));
+        assert!(matches!(
+            parse(OK.replace("o=- 1 2", "o=- x 2")),
+            Err(SdpError::Syntax { .. })
+        ));
+        assert_eq!(parse([0xff, 0xfe]), Err(SdpError::NotUtf8));
+    }
+
+    #[test]
+    fn limits() {
+        let many_media = format!("{OK}{}", "m=audio 0 RTP/AVP 0\n".repeat(40));
+        assert_eq!(parse(many_media), Err(SdpError::TooLarge("media sections")));
+        let many_attrs = format!("{OK}{}", "a=x\n".repeat(300));
+        assert_eq!(parse(many_attrs), Err(SdpError::TooLarge("attributes")));
+        let big = format!("{OK}a=x:{}\n", "y".repeat(70_000));
+        assert_eq!(parse(big), Err(SdpError::TooLarge("body size")));
+        let small = Limits {
+            max_line: 10,
+            ..Limits::default()
+        };
+        assert_eq!(
+            parse_with(OK.as_bytes(), &small),
+            Err(SdpError::TooLarge("line length"))
+        );
+    }
+
+    #[test]
+    fn tolerant_of_line_ends_and_trailing_blanks() {
+        let crlf = OK.replace('\n', "\r\n");
+        let no_final = OK.trim_end();
+        let trailing = OK.replace("RTP/AVP 0\n", "RTP/AVP 0  \n\n\n");
+        let a = parse(OK).unwrap();
+        assert_eq!(parse(crlf).unwrap(), a);
+        assert_eq!(parse(no_final).unwrap(), a);
+        assert_eq!(parse(trailing).unwrap(), a);
+    }
+}
