@@ -527,3 +527,17 @@ fn kind_name(k: &Kind) -> &'static str {
         Kind::Access { .. } => "access",
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    /// `prompts/` (embedded by media-server) ships every prompt the voicemail machines play.
+    #[test]
+    fn every_voicemail_prompt_is_shipped() {
+        let shipped = media_server::Prompts::load(None);
+        for (name, _) in services::voicemail::prompts::PROMPTS {
+            let clip = shipped.get(name);
+            assert!(clip.is_some_and(|c| !c.is_empty()), "prompt {name} missing");
+        }
+    }
+}
