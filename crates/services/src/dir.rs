@@ -1,8 +1,8 @@
 //! `dir`: the directory provider. The system directory is the users of the caller's domain
 //! (never another domain's); personal contacts, distribution lists and speed dials belong
 //! to one user, and another user's object answers 404 (not 403), so its existence does not
-//! leak. Contacts can be imported from vCard and CSV files. Lookups can carry presence (the
-//! registration state for now) and subscribe to its changes.
+//! leak. Contacts can be imported from vCard and CSV files. Lookups can carry presence (from
+//! `services::presence`, only what the caller may see) and subscribe to its changes.
 //!
 //! What it does not do: parse SIP, or keep its own copy of the users (the store is read on
 //! every lookup, so a user added by an administrator appears at once).
@@ -29,7 +29,7 @@ pub use contact::Contact;
 pub use spec::SPEC;
 
 use lookup::{Field, Query};
-use presence::Presence;
+use presence::Watchers;
 
 /// Contacts one user may keep.
 const MAX_CONTACTS: usize = 10_000;
@@ -37,7 +37,8 @@ const MAX_CONTACTS: usize = 10_000;
 pub struct Directory {
     store: Store,
     bus: Bus,
-    presence: Arc<Presence>,
+    presence: crate::presence::Presence,
+    watchers: Arc<Watchers>,
     /// The domains' users as directory entries, rebuilt only when the store's
     /// `directory_version` changes (a lookup then costs a scan, not a query of every user).
     system: std::sync::Mutex<std::collections::HashMap<String, SystemEntries>>,
@@ -70,15 +71,19 @@ enum EntryId {
 }
 
 impl Directory {
-    /// Reads the live registrations and starts following them on the bus.
-    pub async fn new(store: Store, bus: Bus) -> Result<Directory, StoreError> {
-        // Subscribe before reading, so no change between the two is missed; the events carry
-        // absolute counts, so replaying one the snapshot already holds is harmless.
-        let rx = bus.subscribe();
-        let presence = Arc::new(Presence::from_bindings(
-            &store.load_bindings(unix_now()).await?,
-        ));
-        presence::follow(presence.clone(), store.clone(), bus.clone(), rx);
+    /// The directory over `store`; lookups show `presence` and follow it on the bus.
+    pub async fn new(
+        store: Store,
+        bus: Bus,
+        presence: crate::presence::Presence,
+    ) -> Result<Directory, StoreError> {
+        let watchers = Arc::new(Watchers::default());
+        presence::follow(
+            watchers.clone(),
+            presence.clone(),
+            bus.clone(),
+            bus.subscribe(),
+        );
         let version = Arc::new(std::sync::atomic::AtomicI64::new(
             store.directory_version().await?,
         ));
@@ -95,6 +100,7 @@ impl Directory {
             store,
             bus,
             presence,
+            watchers,
             system: std::sync::Mutex::default(),
             personal: std::sync::Mutex::default(),
             version,
@@ -228,7 +234,7 @@ impl Directory {
             };
             if let Some(aor) = local {
                 if with_presence {
-                    let state = presence::presence_value(self.presence.registered(&aor));
+                    let state = presence::presence_value(&self.presence, &caller.aor(), &aor);
                     o.insert("presence".into(), state);
                 }
                 watched.push(aor);
@@ -236,7 +242,7 @@ impl Directory {
             out.push(Value::Object(o));
         }
         if req.subscribe {
-            self.presence.watch(&caller.aor(), watched);
+            self.watchers.watch(&caller.aor(), watched);
         }
         let mut body = Object::new();
         body.insert("contacts".into(), Value::Array(out));

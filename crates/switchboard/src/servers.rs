@@ -35,12 +35,9 @@ pub async fn run(config: &Config, store: store::Store) -> anyhow::Result<()> {
     // The SIP face asks the call handling modes where each call goes.
     let policy: Arc<dyn CallPolicy> = Arc::new(call_modes.clone());
     // [wiring: presence service] (before the faces, so no session or registration is missed)
-    let presence = services::presence::Presence::start(
-        store.clone(),
-        bus.clone(),
-        config.presence.service(),
-    )
-    .await?;
+    let presence =
+        services::presence::Presence::start(store.clone(), bus.clone(), config.presence.service())
+            .await?;
     // [wiring: voicemail provider] (repairs what a crash left before anything reads it)
     let voicemail = services::voicemail::Voicemail::start(
         store.clone(),
@@ -57,7 +54,9 @@ pub async fn run(config: &Config, store: store::Store) -> anyhow::Result<()> {
     )
     .await?;
     let providers: Vec<Arc<dyn Provider>> = vec![
-        Arc::new(services::dir::Directory::new(store.clone(), bus.clone()).await?),
+        Arc::new(
+            services::dir::Directory::new(store.clone(), bus.clone(), presence.clone()).await?,
+        ),
         Arc::new(services::callmode::CallHandling::new(
             store.clone(),
             bus.clone(),

@@ -357,16 +357,19 @@ fn presence_follows_registrations_live() {
     let srv = Server::default_start();
     let mut alice = CasClient::login(&srv, "alice");
     let r = bob_presence(&mut alice, "offline", false);
-    assert_eq!(r["contacts"][0]["presence"], json!({"state": "offline"}));
+    assert_eq!(r["contacts"][0]["presence"]["state"], "offline", "{r}");
+    assert_eq!(r["contacts"][0]["presence"]["classes"]["voice"], "offline");
 
     let mut ua = Ua::new(&srv, "bob");
     let contact = format!("<{}>", ua.contact_uri());
     assert_eq!(ua.register(&[&contact], Some(600)).status(), Some(200));
-    let r = bob_presence(&mut alice, "registered", true);
+    // Presence is the presence service's compound view: a registered phone makes voice
+    // (and so the person) `available`.
+    let r = bob_presence(&mut alice, "available", true);
     assert_eq!(r["contacts"][0]["user"], "bob@example.test");
     assert_eq!(
-        r["contacts"][0]["presence"],
-        json!({"state": "registered"}),
+        r["contacts"][0]["presence"]["classes"]["voice"],
+        "available",
         "{r}"
     );
 
@@ -385,7 +388,7 @@ fn presence_follows_registrations_live() {
     );
     let reply = ws_recv_where(&mut ws, |m| m["request_id"] == 7).unwrap();
     assert_eq!(
-        reply["contacts"][0]["presence"]["state"], "registered",
+        reply["contacts"][0]["presence"]["state"], "available",
         "{reply}"
     );
 
@@ -397,7 +400,7 @@ fn presence_follows_registrations_live() {
     let e = wait_event(&alice, offline);
     assert_eq!(e["topic"], "dir");
     assert_eq!(e["user"], "bob@example.test");
-    assert_eq!(e["presence"], json!({"state": "offline"}));
+    assert_eq!(e["presence"]["classes"]["voice"], "offline");
     let e = ws_recv_where(&mut ws, offline).unwrap();
     assert_eq!(e["presence"]["state"], "offline");
     let r = bob_presence(&mut alice, "offline", false);

@@ -1,18 +1,20 @@
-//! Presence as the directory shows it until the presence service exists: a user is
-//! `registered` while at least one device is registered, `offline` otherwise. Also who
-//! watches whom: a session that looked users up with `subscribe: true` hears when their
-//! state flips.
+//! Presence as the directory shows it: the presence service's compound view
+//! (`services::presence`), filtered by the same authorization as the `presence` topic, so a
+//! lookup never shows what the caller may not see. Also who watches whom: a session that
+//! looked users up with `subscribe: true` hears `presence_changed` when what it may see of
+//! them changes (and when it becomes allowed to see them).
 //!
-//! The state starts from the stored bindings and follows `BusEvent::Registration`.
+//! A lookup does not ask for authorization: browsing the directory never lists the caller as
+//! a pending watcher (`presence.get` / `presence.subscribe` do).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Value, json};
-use store::{Binding, Store};
 use tokio::sync::broadcast;
 
 use crate::bus::{Audience, Bus, BusEvent};
+use crate::presence::{Authz, Presence, Rollup, render};
 
 /// Users one watcher follows one by one; beyond that it follows its whole domain, which
 /// keeps the table bounded by the number of users.
@@ -20,8 +22,6 @@ const MAX_WATCHED: usize = 2000;
 
 #[derive(Default)]
 struct State {
-    /// Live contacts per AOR (`user@domain`); absent = none.
-    live: HashMap<String, usize>,
     /// Watched AOR → watchers (AORs).
     watchers: HashMap<String, HashSet<String>>,
     /// How many AORs each watcher follows.
@@ -30,21 +30,31 @@ struct State {
     watch_all: HashSet<String>,
 }
 
+/// Who follows whom through subscribed lookups.
 #[derive(Default)]
-pub struct Presence {
+pub struct Watchers {
     state: Mutex<State>,
 }
 
-/// The `presence` object of a directory entry.
-pub fn presence_value(registered: bool) -> Value {
-    json!({"state": if registered { "registered" } else { "offline" }})
+/// The `presence` object of a directory entry for `watcher`: `{state, classes, mobile, note,
+/// activities}` (state = the most available class), or `{authorized: false}`.
+pub fn presence_value(presence: &Presence, watcher: &str, aor: &str) -> Value {
+    if presence.authorize(watcher, aor) != Authz::Allow {
+        return json!({"authorized": false});
+    }
+    let (version, view) = presence.view(aor);
+    let mut o = render::json(aor, version, &view, Rollup::Compound);
+    for k in ["user", "rollup", "version", "authorized"] {
+        o.remove(k);
+    }
+    Value::Object(o)
 }
 
 fn domain_of(aor: &str) -> &str {
     aor.rsplit_once('@').map_or("", |(_, d)| d)
 }
 
-/// Bindings may carry a scheme; the bus uses `user@domain`.
+/// `user@domain` with the domain lower-cased; a scheme is dropped.
 fn key(aor: &str) -> String {
     let bare = aor
         .strip_prefix("sips:")
@@ -56,28 +66,9 @@ fn key(aor: &str) -> String {
     }
 }
 
-impl Presence {
-    pub fn from_bindings(bindings: &[Binding]) -> Presence {
-        let p = Presence::default();
-        p.reset(bindings);
-        p
-    }
-
-    /// Replaces the registration state (watchers stay); nobody is told.
-    pub fn reset(&self, bindings: &[Binding]) {
-        let mut live: HashMap<String, usize> = HashMap::new();
-        for b in bindings {
-            *live.entry(key(&b.aor)).or_default() += 1;
-        }
-        self.lock().live = live;
-    }
-
+impl Watchers {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn registered(&self, aor: &str) -> bool {
-        self.lock().live.get(&key(aor)).is_some_and(|n| *n > 0)
     }
 
     /// `watcher` follows `users` from now on.
@@ -108,21 +99,10 @@ impl Presence {
         }
     }
 
-    /// Records a registration change; if the user's state flipped, returns the new state
-    /// and who watches the user.
-    pub fn update(&self, aor: &str, contacts: usize) -> Option<(bool, Vec<String>)> {
+    /// Who follows `aor`, sorted.
+    pub fn of(&self, aor: &str) -> Vec<String> {
         let aor = key(aor);
-        let mut st = self.lock();
-        let was = st.live.get(&aor).is_some_and(|n| *n > 0);
-        if contacts == 0 {
-            st.live.remove(&aor);
-        } else {
-            st.live.insert(aor.clone(), contacts);
-        }
-        let now = contacts > 0;
-        if was == now {
-            return None;
-        }
+        let st = self.lock();
         let domain = domain_of(&aor);
         let mut who: Vec<String> = st
             .watchers
@@ -137,99 +117,84 @@ impl Presence {
         );
         who.sort();
         who.dedup();
-        Some((now, who))
+        who
     }
 }
 
-/// Follows registrations on the bus and tells watchers when a state flips. After missing
-/// events (a lagging receiver) the state is read again from the store.
+/// Follows the presence service on the bus and tells each watcher allowed to see a user
+/// when that user's presence changed, or when the watcher became allowed to see it.
 pub fn follow(
-    presence: Arc<Presence>,
-    store: Store,
+    watchers: Arc<Watchers>,
+    presence: Presence,
     bus: Bus,
     mut rx: broadcast::Receiver<BusEvent>,
 ) {
     tokio::spawn(async move {
         loop {
-            match rx.recv().await {
-                Ok(BusEvent::Registration { aor, contacts }) => {
-                    let Some((registered, watchers)) = presence.update(&aor, contacts) else {
-                        continue;
-                    };
-                    if watchers.is_empty() {
-                        continue;
-                    }
-                    let user = key(&aor);
-                    let mut event = cas_proto::Object::new();
-                    event.insert("message".into(), json!("presence_changed"));
-                    event.insert("user".into(), json!(user));
-                    event.insert("presence".into(), presence_value(registered));
-                    bus.publish(BusEvent::Notice {
-                        topic: "dir".into(),
-                        key: Some(user),
-                        audience: Audience::Users(watchers),
-                        event,
-                        always: false,
-                    });
-                }
-                Ok(_) => {}
+            let (aor, only) = match rx.recv().await {
+                Ok(BusEvent::PresenceChanged { aor, .. }) => (aor, None),
+                Ok(BusEvent::PresenceAuthChanged {
+                    presentity,
+                    watcher,
+                }) => (presentity, Some(watcher)),
+                Ok(_) => continue,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!(lost = n, "directory presence follower lagged");
-                    match store.load_bindings(super::unix_now()).await {
-                        Ok(b) => presence.reset(&b),
-                        Err(e) => tracing::warn!(error = %e, "cannot reload registrations"),
-                    }
+                    continue;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
+            };
+            let user = key(&aor);
+            let who: Vec<String> = watchers
+                .of(&user)
+                .into_iter()
+                .filter(|w| only.as_ref().is_none_or(|o| o == w || o == "*"))
+                .filter(|w| presence.authorize(w, &user) == Authz::Allow)
+                .collect();
+            if who.is_empty() {
+                continue;
             }
+            // Everyone allowed sees the same object.
+            let value = presence_value(&presence, &user, &user);
+            let mut event = cas_proto::Object::new();
+            event.insert("message".into(), json!("presence_changed"));
+            event.insert("user".into(), json!(user));
+            event.insert("presence".into(), value);
+            bus.publish(BusEvent::Notice {
+                topic: "dir".into(),
+                key: Some(user),
+                audience: Audience::Users(who),
+                event,
+                always: false,
+            });
         }
     });
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
-    fn binding(aor: &str) -> Binding {
-        Binding {
-            aor: aor.into(),
-            contact: "sip:x@127.0.0.1".into(),
-            expires_at: 0,
-            q: None,
-            call_id: "c".into(),
-            cseq: 1,
-            instance: None,
-            transport: "udp".into(),
-            source: "127.0.0.1:5060".into(),
-            user_agent: None,
-        }
-    }
-
     #[test]
-    fn state_flips_reach_watchers_only() {
-        let p = Presence::from_bindings(&[binding("bob@example.test")]);
-        assert!(p.registered("bob@EXAMPLE.test"));
-        assert!(!p.registered("carol@example.test"));
-        p.watch("alice@example.test", ["bob@example.test".to_owned()]);
-        // More devices: no flip.
-        assert_eq!(p.update("bob@example.test", 2), None);
+    fn watchers_of_a_user() {
+        let w = Watchers::default();
+        w.watch("alice@example.test", ["bob@EXAMPLE.test".to_owned()]);
+        w.watch("carol@example.test", ["sip:bob@example.test".to_owned()]);
         assert_eq!(
-            p.update("bob@example.test", 0),
-            Some((false, vec!["alice@example.test".to_owned()]))
+            w.of("bob@example.test"),
+            ["alice@example.test", "carol@example.test"]
         );
-        assert_eq!(p.update("carol@example.test", 1), Some((true, vec![])));
+        assert!(w.of("dan@example.test").is_empty());
     }
 
     #[test]
     fn heavy_watchers_follow_their_domain() {
-        let p = Presence::default();
+        let w = Watchers::default();
         let many = (0..=MAX_WATCHED).map(|i| format!("u{i}@example.test"));
-        p.watch("alice@example.test", many);
-        assert_eq!(
-            p.update("zed@example.test", 1),
-            Some((true, vec!["alice@example.test".to_owned()]))
-        );
-        assert_eq!(p.update("zed@other.test", 1), Some((true, vec![])));
-        assert!(p.lock().watchers.is_empty());
+        w.watch("alice@example.test", many);
+        assert_eq!(w.of("zed@example.test"), ["alice@example.test"]);
+        assert!(w.of("zed@other.test").is_empty());
+        assert!(w.lock().watchers.is_empty());
     }
 }

@@ -59,8 +59,8 @@ pub static SPEC: TopicSpec = TopicSpec {
     doc: "The directory: the system directory (the users of the caller's domain), personal \
           contacts, distribution lists and speed dials, with vCard and CSV import. Personal \
           objects belong to one user; another user's id answers 404. Every returned object \
-          carries `permissions` (`edit`, `delete`, `call`). Presence is the registration \
-          state until the presence service lands.",
+          carries `permissions` (`edit`, `delete`, `call`). Presence comes from the \
+          `presence` service and shows only what the caller may see.",
     restricted: true,
     messages: &[
         msg(
@@ -85,7 +85,9 @@ pub static SPEC: TopicSpec = TopicSpec {
                 opt(
                     "presence",
                     K::Bool,
-                    "add `presence {state: registered|offline}` to local users",
+                    "add `presence` to local users: `{state, classes {voice, video, im}, \
+                     mobile, note, activities}` as `presence.get` (compound; `state` is the \
+                     most available class), or `{authorized: false}`",
                 ),
             ],
             "Searches the system directory and the caller's contacts. With `subscribe: true` \
@@ -214,8 +216,8 @@ pub static SPEC: TopicSpec = TopicSpec {
     events: &[
         (
             "presence_changed",
-            "`user`, `presence {state}`: a user returned by a subscribed lookup registered or \
-             went offline",
+            "`user`, `presence`: the presence of a user returned by a subscribed lookup \
+             changed (only to watchers allowed to see it)",
         ),
         (
             "contact_changed",

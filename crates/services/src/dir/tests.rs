@@ -20,7 +20,13 @@ async fn directory() -> (Directory, Bus) {
     }
     store.add_user("other.test", "bobby", "pw").await.unwrap();
     let bus = Bus::default();
-    (Directory::new(store, bus.clone()).await.unwrap(), bus)
+    let presence = crate::presence::Presence::start(store.clone(), bus.clone(), Default::default())
+        .await
+        .unwrap();
+    (
+        Directory::new(store, bus.clone(), presence).await.unwrap(),
+        bus,
+    )
 }
 
 fn caller(user: &str, grants: &[&str]) -> Caller {
@@ -65,7 +71,8 @@ async fn system_directory_is_the_callers_domain() {
     let bob = &r["contacts"][0];
     assert_eq!(bob["user"], "bob@example.test");
     assert_eq!(bob["kind"], "system");
-    assert_eq!(bob["presence"]["state"], "registered");
+    assert_eq!(bob["presence"]["state"], "available");
+    assert_eq!(bob["presence"]["classes"]["voice"], "available");
     assert_eq!(
         bob["permissions"],
         json!({"edit": false, "delete": false, "call": true})
@@ -232,7 +239,7 @@ async fn subscribed_lookups_hear_presence_changes() {
     .unwrap();
     assert_eq!(notice.0, Audience::Users(vec!["alice@example.test".into()]));
     assert_eq!(notice.1["message"], "presence_changed");
-    assert_eq!(notice.1["presence"]["state"], "registered");
+    assert_eq!(notice.1["presence"]["state"], "available");
 }
 
 #[tokio::test]
