@@ -46,7 +46,10 @@ impl Core {
                 presentity,
                 watcher,
             } => self.presence_auth_changed(&presentity, &watcher),
-            BusEvent::MwiChanged { aor } => self.mwi_changed(&aor),
+            BusEvent::MwiChanged { aor } => {
+                self.mwi_changed(&aor);
+                self.mwi_unsolicited(&aor);
+            }
             _ => {}
         }
     }

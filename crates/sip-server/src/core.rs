@@ -287,9 +287,9 @@ impl Core {
                     self.respond(txn, &msg, 403, "Forbidden", &[]);
                 }
             }
+            Method::Notify => self.on_out_of_dialog_notify(txn, msg, source),
             Method::Bye
             | Method::Ack
-            | Method::Notify
             | Method::Info
             | Method::Update
             | Method::Prack => {

@@ -36,8 +36,11 @@ const SUMMARY_TYPE: &str = "application/simple-message-summary";
 /// Expiry granted to an MWI PUBLISH without Expires (RFC 3903 §6 step 5).
 const PUBLISH_EXPIRES: u32 = 3600;
 
+/// A SIP refusal: status, reason phrase, extra header rows.
+type Refusal = (u16, &'static str, Vec<(&'static str, String)>);
+
 /// The one place an `MwiError` becomes a SIP status.
-fn refusal(e: &MwiError) -> (u16, &'static str, Vec<(&'static str, String)>) {
+fn refusal(e: &MwiError) -> Refusal {
     match e {
         MwiError::NotASystem(_) => (403, "Not a Voicemail System", Vec::new()),
         MwiError::NotServed { .. } | MwiError::NoSuchSystem(_) => {
@@ -112,11 +115,7 @@ impl Core {
     }
 
     /// Checks and queues one report; the refusal otherwise.
-    fn mwi_report(
-        &mut self,
-        msg: &Message,
-        account: &str,
-    ) -> Result<(), (u16, &'static str, Vec<(&'static str, String)>)> {
+    fn mwi_report(&mut self, msg: &Message, account: &str) -> Result<(), Refusal> {
         let ct = msg.content_type().unwrap_or_default();
         let base = ct.split(';').next().unwrap_or_default().trim();
         if !base.eq_ignore_ascii_case(SUMMARY_TYPE) {

@@ -199,6 +199,11 @@ impl Actor {
                     }
                 }
             }
+            BusEvent::VoicemailChanged { aor, .. } => {
+                if let Err(e) = self.local_changed(&aor).await {
+                    error!(error = %e, "cannot read the voicemail counts");
+                }
+            }
             BusEvent::Registration { aor, contacts } => {
                 if contacts == 0 {
                     self.devices.remove(&aor);

@@ -1,0 +1,354 @@
+//! Message-waiting over SIP against the real binary (RFC 3842): an external voicemail
+//! system simulated with SIPp reports by NOTIFY (digest-authenticated as its system
+//! account); bob's CAS client sees each system's counts with ANI/DNIS/time, bob's phone
+//! (subscribed to `message-summary`) receives the aggregated summary, and his devices get
+//! the short MESSAGE text. Non-system senders are refused; unsolicited NOTIFY where
+//! configured.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::cas::CasClient;
+use common::{DOMAIN, Server, ServerOpts, Ua, WAIT, have, repo, token};
+use serde_json::{Value, json};
+use sip::Message;
+
+const PBX_PASSWORD: &str = "pbx-secret-2";
+/// Thu, 05 Nov 2026 10:42:00 GMT in Unix ms.
+const AT: i64 = 1_793_875_320_000;
+
+fn cli(srv: &Server, args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("--data")
+        .arg(srv.data_dir())
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "switchboard {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn ok(r: Value) -> Value {
+    assert_eq!(r["response"], 0, "{r}");
+    r
+}
+
+/// A SIP system `pbx` and a CAS system `carrier`, both serving bob; waits until the running
+/// server (CAS and SIP face) knows them.
+fn configure(srv: &Server, bob: &mut CasClient) {
+    let d = ["--domain", DOMAIN];
+    cli(
+        srv,
+        &["user", d[0], d[1], "add", "pbx", "--password", PBX_PASSWORD],
+    );
+    cli(
+        srv,
+        &[
+            "user",
+            d[0],
+            d[1],
+            "add",
+            "carrier",
+            "--password",
+            PBX_PASSWORD,
+        ],
+    );
+    cli(
+        srv,
+        &[
+            "mwi",
+            d[0],
+            d[1],
+            "system",
+            "add",
+            "pbx",
+            "--account",
+            "pbx",
+            "--label",
+            "PBX",
+        ],
+    );
+    cli(
+        srv,
+        &[
+            "mwi",
+            d[0],
+            d[1],
+            "system",
+            "add",
+            "carrier",
+            "--kind",
+            "cas",
+            "--account",
+            "carrier",
+        ],
+    );
+    cli(
+        srv,
+        &[
+            "mwi",
+            d[0],
+            d[1],
+            "assign",
+            "bob",
+            "--system",
+            "pbx",
+            "--mailbox",
+            "4711",
+        ],
+    );
+    cli(
+        srv,
+        &["mwi", d[0], d[1], "assign", "bob", "--system", "carrier"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ok(bob.call("mwi", "systems", json!({})))["systems"]
+        .as_array()
+        .unwrap()
+        .len()
+        < 3
+    {
+        assert!(Instant::now() < deadline, "profile not reloaded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The SIP face re-reads users every 2 s: wait until it knows the pbx account.
+    let mut probe = Ua::new(srv, "pbx");
+    probe.password = PBX_PASSWORD.into();
+    let c = format!("<{}>", probe.contact_uri());
+    while probe.register(&[&c], Some(0)).status() != Some(200) {
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(3),
+            "pbx unknown to SIP"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        probe.new_call();
+    }
+}
+
+fn registered(srv: &Server, user: &str) -> Ua {
+    let mut ua = Ua::new(srv, user);
+    let c = format!("<{}>", ua.contact_uri());
+    assert_eq!(ua.register(&[&c], Some(600)).status(), Some(200));
+    ua
+}
+
+/// Every request reaching `ua` within `wait` (answered 200), until `done` says enough.
+fn requests(ua: &mut Ua, wait: Duration, done: impl Fn(&[Message]) -> bool) -> Vec<Message> {
+    let deadline = Instant::now() + wait;
+    let mut got = Vec::new();
+    while !done(&got) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let Some(m) = ua.recv_where(left, Message::is_request) else {
+            break;
+        };
+        ua.reply(&m, 200, "OK", &token("t"), &[], None);
+        got.push(m);
+    }
+    got
+}
+
+fn body(m: &Message) -> String {
+    String::from_utf8_lossy(m.body()).into_owned()
+}
+
+fn summary_with(ms: &[Message], line: &str) -> bool {
+    ms.iter()
+        .any(|m| m.method() == "NOTIFY" && body(m).contains(line))
+}
+
+fn system<'a>(view: &'a Value, name: &str) -> &'a Value {
+    view["systems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["system"] == name)
+        .unwrap_or_else(|| panic!("no system {name} in {view}"))
+}
+
+fn sipp_notify(srv: &Server, user: &str, password: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new("sipp")
+        .arg(srv.addr.to_string())
+        .arg("-sf")
+        .arg(repo().join("tests/sipp/mwi_external_notify.xml"))
+        .args(["-i", "127.0.0.1", "-nostdin", "-m", "1", "-timeout", "15s"])
+        .args(["-timeout_error", "-trace_err", "-trace_msg"])
+        .args([
+            "-key", "domain", DOMAIN, "-key", "user", user, "-key", "mailbox", "4711",
+        ])
+        .args(["-au", user, "-ap", password])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut logs = String::new();
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        logs.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
+    }
+    (status.success(), logs)
+}
+
+#[test]
+fn external_system_over_sip_reaches_cas_phone_and_devices() {
+    if !have("sipp") {
+        return;
+    }
+    let srv = Server::default_start();
+    let mut bob = CasClient::login(&srv, "bob");
+    configure(&srv, &mut bob);
+    bob.events(0);
+
+    // bob's phone subscribes to its own message-summary (as baresip does).
+    let mut phone = registered(&srv, "bob");
+    let uri = format!("sip:bob@{DOMAIN}");
+    phone.new_call();
+    let sub = phone
+        .request("SUBSCRIBE", &uri, &format!("<{uri}>"))
+        .header("Contact", &format!("<{}>", phone.contact_uri()))
+        .header("Event", "message-summary")
+        .header("Accept", "application/simple-message-summary")
+        .header("Expires", "600");
+    let resp = phone.authenticated(&sub, None);
+    assert!(matches!(resp.status(), Some(200 | 202)), "{resp:?}");
+    requests(&mut phone, WAIT, |ms| {
+        ms.iter().any(|m| m.method() == "NOTIFY")
+    });
+
+    // The carrier reports over CAS, the PBX (SIPp) over SIP.
+    let mut carrier = CasClient::login_with(&srv, "carrier", PBX_PASSWORD);
+    ok(carrier.call("mwi", "report", json!({"user": "bob", "new": 1, "old": 0})));
+    let (ok_run, logs) = sipp_notify(&srv, "pbx", PBX_PASSWORD);
+    assert!(ok_run, "sipp NOTIFY failed:\n{logs}");
+
+    // CAS: both systems side by side with the PBX's ANI/DNIS/time.
+    let deadline = Instant::now() + WAIT;
+    let view = loop {
+        let v = ok(bob.call("mwi", "get", json!({})));
+        if v["total"]["new"] == 3 || Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        view["total"],
+        json!({"new": 3, "old": 1, "urgent_new": 1, "urgent_old": 0})
+    );
+    assert_eq!(system(&view, "carrier")["new"], 1);
+    let pbx = system(&view, "pbx");
+    assert_eq!(
+        (pbx["new"].as_u64(), pbx["old"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let m = &pbx["messages"][0];
+    assert_eq!(
+        (m["id"].as_str(), m["ani"].as_str(), m["dnis"].as_str()),
+        (Some("pbx-17"), Some("1001"), Some("2000"))
+    );
+    assert_eq!(m["at"], AT);
+    assert_eq!(m["urgent"], true);
+    assert_eq!(pbx["messages"][1]["ani"], "1002");
+    let evs: Vec<Value> = bob
+        .events(1)
+        .into_iter()
+        .filter(|e| e["topic"] == "mwi" && e["changed"] == "pbx")
+        .collect();
+    assert_eq!(evs.len(), 1, "{evs:?}");
+
+    // The phone: the aggregated summary on its subscription, and the text.
+    let got = requests(&mut phone, WAIT, |ms| {
+        summary_with(ms, "Voice-Message: 3/1 (1/0)")
+            && ms
+                .iter()
+                .any(|m| m.method() == "MESSAGE" && body(m).contains("3 new"))
+    });
+    assert!(summary_with(&got, "Voice-Message: 3/1 (1/0)"), "{got:?}");
+    let notify = got.iter().rev().find(|m| m.method() == "NOTIFY").unwrap();
+    assert!(
+        body(notify).contains("Messages-Waiting: yes"),
+        "{}",
+        body(notify)
+    );
+    assert!(
+        notify
+            .header(sip::HeaderName::Event)
+            .unwrap()
+            .contains("message-summary")
+    );
+    let text = got
+        .iter()
+        .filter(|m| m.method() == "MESSAGE")
+        .map(body)
+        .next_back()
+        .unwrap_or_else(|| panic!("no MESSAGE text in {got:?}"));
+    assert!(text.contains("(carrier 1, PBX 2)"), "{text}");
+    assert!(
+        text.contains("last from 1002 to 2000 at 10:43 UTC"),
+        "{text}"
+    );
+
+    // Not a system account: 403; a wrong password never gets through.
+    let mut alice = Ua::new(&srv, "alice");
+    let target = format!("sip:4711@{DOMAIN}");
+    let mut n = alice
+        .request("NOTIFY", &target, &format!("<{target}>"))
+        .header("Event", "message-summary")
+        .header("Subscription-State", "active");
+    n.content_type = Some("application/simple-message-summary".into());
+    n.body = b"Messages-Waiting: yes\r\nVoice-Message: 9/9\r\n".to_vec();
+    assert_eq!(alice.authenticated(&n, None).status(), Some(403));
+    let (ok_run, _) = sipp_notify(&srv, "pbx", "wrong");
+    assert!(!ok_run);
+    assert_eq!(ok(bob.call("mwi", "get", json!({})))["total"]["new"], 3);
+}
+
+#[test]
+fn unsolicited_notify_where_configured() {
+    let srv = Server::start(ServerOpts::config(
+        "[mwi]\nunsolicited_notify = true\nmessage_text = false\n",
+    ));
+    let mut bob = CasClient::login(&srv, "bob");
+    configure(&srv, &mut bob);
+    let mut phone = registered(&srv, "bob");
+    let mut carrier = CasClient::login_with(&srv, "carrier", PBX_PASSWORD);
+    ok(carrier.call("mwi", "report", json!({"user": "bob", "new": 2, "old": 5})));
+    let got = requests(&mut phone, WAIT, |ms| {
+        summary_with(ms, "Voice-Message: 2/5")
+    });
+    assert!(summary_with(&got, "Voice-Message: 2/5 (0/0)"), "{got:?}");
+    assert!(got.iter().all(|m| m.method() != "MESSAGE"), "{got:?}");
+    let n = got.iter().find(|m| m.method() == "NOTIFY").unwrap();
+    assert!(
+        n.header(sip::HeaderName::From)
+            .unwrap()
+            .contains("voicemail@")
+    );
+    assert_eq!(n.content_type(), Some("application/simple-message-summary"));
+}
