@@ -24,7 +24,7 @@ use rtp::{RtpHeader, RtpPacket};
 use crate::SAMPLE_RATE;
 use crate::codec::Codec;
 use crate::filter::{DropReason, Latching, SourceFilter};
-use crate::rtcp::{self, ReceiveStats, SendStats, SenderInfo};
+use crate::rtcp::{self, Rtcp};
 
 /// Negotiated parameters of one leg (from the SDP offer/answer) plus our own choices.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,8 +115,7 @@ pub struct Endpoint {
     filter: SourceFilter,
     start: Instant,
     next_seq: u16,
-    recv: ReceiveStats,
-    send: SendStats,
+    rtcp: Rtcp,
     dropped: u64,
     next_report: Instant,
 }
@@ -130,8 +129,7 @@ impl Endpoint {
             cfg,
             filter,
             start: now,
-            recv: ReceiveStats::default(),
-            send: SendStats::default(),
+            rtcp: Rtcp::default(),
             dropped: 0,
             next_report: now + rtcp::INTERVAL,
         }
@@ -167,7 +165,7 @@ impl Endpoint {
         if rtp::is_rtcp(bytes) {
             return match self.filter.check_rtcp(from) {
                 Ok(()) => {
-                    self.recv.on_rtcp(now, bytes);
+                    self.rtcp.on_rtcp(now, bytes);
                     Received::Rtcp
                 }
                 Err(e) => Received::Dropped(e),
@@ -185,8 +183,7 @@ impl Endpoint {
             return Received::Dropped(e);
         }
         let h = &packet.header;
-        self.recv
-            .on_rtp(h.ssrc, h.sequence, h.timestamp, self.ts_at(now));
+        self.rtcp.on_rtp(h.ssrc, h.sequence, h.timestamp, now);
         if is_audio {
             Received::Audio(packet)
         } else {
@@ -203,7 +200,7 @@ impl Endpoint {
     ) -> Result<(), DropReason> {
         let checked = self.filter.check_rtcp(from);
         match checked {
-            Ok(()) => self.recv.on_rtcp(now, bytes),
+            Ok(()) => self.rtcp.on_rtcp(now, bytes),
             Err(_) => self.dropped += 1,
         }
         checked
@@ -232,9 +229,7 @@ impl Endpoint {
         let mut bytes = Vec::with_capacity(header.len() + payload.len());
         // Cannot fail: the payload type is masked to 7 bits and there is no extension.
         let _ = RtpPacket::new(header, payload).write(&mut bytes);
-        self.send.packets = self.send.packets.wrapping_add(1);
-        self.send.octets = self.send.octets.wrapping_add(payload.len() as u32);
-        self.send.sent_since_report = true;
+        self.rtcp.on_sent(payload.len(), ts);
         (self.peer(), bytes)
     }
 
@@ -261,41 +256,26 @@ impl Endpoint {
         if self.filter.rtp_peer().ip().is_unspecified() {
             return None;
         }
-        let sender = self.send.sent_since_report.then(|| SenderInfo {
-            ntp: self
-                .cfg
-                .wallclock
-                .map_or(0, |w| ntp(w + now.saturating_duration_since(self.start))),
-            rtp_ts: self.ts_at(now),
-        });
-        let bytes = rtcp::build_report(
-            now,
-            self.cfg.ssrc,
-            &self.cfg.cname,
-            sender,
-            &self.send,
-            &mut self.recv,
-        );
-        self.send.sent_since_report = false;
+        let since = now.saturating_duration_since(self.start);
+        let ntp = self
+            .cfg
+            .wallclock
+            .map_or(0, |w| rtp::ntp_timestamp(w + since));
+        let ts = self.ts_at(now);
+        let bytes = self
+            .rtcp
+            .report(now, self.cfg.ssrc, &self.cfg.cname, ntp, ts);
         Some((self.filter.rtcp_peer(), bytes))
     }
 
     /// Counters so far.
     pub fn stats(&self) -> EndpointStats {
         EndpointStats {
-            received: self.recv.received,
+            received: self.rtcp.received(),
             dropped: self.dropped,
-            sent: u64::from(self.send.packets),
-            lost: self.recv.lost(),
-            jitter: self.recv.jitter(),
+            sent: self.rtcp.sent(),
+            lost: self.rtcp.lost(),
+            jitter: self.rtcp.jitter(),
         }
     }
-}
-
-/// NTP timestamp (RFC 3550 §4: seconds since 1900 in 32.32 fixed point) of a Unix time.
-fn ntp(unix: Duration) -> u64 {
-    const EPOCH_OFFSET: u64 = 2_208_988_800;
-    let secs = unix.as_secs().wrapping_add(EPOCH_OFFSET);
-    let frac = (u64::from(unix.subsec_nanos()) << 32) / 1_000_000_000;
-    secs << 32 | frac
 }

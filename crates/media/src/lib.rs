@@ -14,6 +14,35 @@
 //!   rather than an output queue so that the hot path copies and allocates nothing.
 //! - [`ToneGenerator`], [`mix`], [`goertzel`] — small DSP helpers (beep, mixing, tone power).
 //!
+//! Driving a voicemail deposit leg (the I/O side's loop, simplified):
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use media::{Codec, Command, EndpointConfig, Event, Input, Output, PlayId, RecordConfig, Session};
+//!
+//! let t0 = Instant::now(); // the I/O side's clock; the session never reads one
+//! let peer = "192.0.2.10:40000".parse().unwrap();
+//! let mut leg = Session::new(t0, EndpointConfig::new(peer, Codec::Pcmu, 0x1234_5678));
+//! let greeting = vec![0i16; 8000].into(); // decoded from a WAV file by the I/O side
+//! leg.handle_input(t0, Input::Command(Command::Play { id: PlayId(1), clips: vec![greeting, media::beep()] }));
+//! let mut now = t0;
+//! while now < t0 + Duration::from_secs(2) {
+//!     while let Some(out) = leg.poll_output() {
+//!         match out {
+//!             Output::RtpOut { to, bytes } | Output::RtcpOut { to, bytes } => { /* socket.send_to(&bytes, to) */ }
+//!             Output::Record { pcm } => { /* wav.write(&pcm) */ }
+//!             Output::Event(Event::PlaybackDone { .. }) => {
+//!                 leg.handle_input(now, Input::Command(Command::Record(RecordConfig::default())));
+//!             }
+//!             Output::Event(_) => {}
+//!         }
+//!     }
+//!     // Sleep until the timeout or a datagram (then `Input::RtpIn { from, bytes }`).
+//!     now = leg.poll_timeout().unwrap_or(now + Duration::from_millis(20));
+//!     leg.handle_input(now, Input::Tick);
+//! }
+//! ```
+//!
 //! Does not: negotiate SDP (crate `sdp`), parse RTP (crate `rtp`), encrypt (no SRTP yet),
 //! transcode between codecs in the relay.
 
