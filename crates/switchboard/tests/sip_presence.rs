@@ -453,7 +453,6 @@ fn failed_notify_is_retried_with_the_latest_state() {
             .is_none()
     );
     // And the subscription lives on.
-    let (_, _, _) = (0, 0, 0);
     let r = publish(&mut bob, Some(&pidf("bob", "open", None)), None, 120);
     assert_eq!(r.status(), Some(200));
     let n = notify(&mut alice, 200);
@@ -539,9 +538,8 @@ fn virtual_address_hides_every_device() {
     // Subscribed before any device exists, so every change reaches the watcher.
     alice.new_call();
     let req = subscribe_req(&mut alice, "bob", "presence", 600);
-    let r = alice.send_authenticated(&req, None);
+    alice.send_authenticated(&req, None);
     drain(&mut alice, Duration::from_millis(300), &mut seen);
-    let _ = r;
 
     let uuid = "urn:uuid:4f1c0a55-7777-4abc-9def-0123456789ab";
     let desk_contact = format!(
