@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Ratio table for bench/rtp/run.sh.
+
+Reads <run>/{rtpengine,switchboard,direct}-K<k>-r<round>.json (rtpbench.py output, one
+step each), <run>/record-cost.txt and <run>/build.txt; prints Markdown.
+
+  report.py RUN_DIR [--at 200]
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import statistics
+
+RELAYS = ("switchboard", "rtpengine")
+
+
+def load(run):
+    steps = {}  # (label, k, round) -> step dict
+    for path in glob.glob(os.path.join(run, "*-K*-r*.json")):
+        m = re.match(r"(\w+)-K(\d+)-r(\d+)\.json$", os.path.basename(path))
+        if not m:
+            continue
+        try:
+            with open(path) as f:
+                st = json.load(f)["steps"]
+        except (OSError, ValueError, KeyError):
+            continue
+        if st:
+            steps[(m.group(1), int(m.group(2)), int(m.group(3)))] = st[-1]
+    return steps
+
+
+def med(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v, nd=1):
+    return "n/a" if v is None else f"{v:,.{nd}f}"
+
+
+def ratio(a, b):
+    return f"**{a / b:.2f}×**" if a is not None and b else "n/a"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run")
+    ap.add_argument("--at", type=int, default=200)
+    a = ap.parse_args()
+    steps = load(a.run)
+    ks = sorted({k for (_, k, _) in steps})
+    try:
+        build = open(os.path.join(a.run, "build.txt")).read().strip().splitlines()
+    except OSError:
+        build = []
+    rec = {}
+    try:
+        for line in open(os.path.join(a.run, "record-cost.txt")):
+            k, _, v = line.strip().partition("=")
+            rec[k] = v
+    except OSError:
+        pass
+
+    def at(label, k, key):
+        return [s.get(key) for (l, kk, _), s in sorted(steps.items()) if l == label and kk == k]
+
+    def added(label, k, key):
+        """relay - direct of the same K and round (the generator's own floor removed)."""
+        out = []
+        for (l, kk, r), s in steps.items():
+            d = steps.get(("direct", kk, r))
+            if l == label and kk == k and d and s.get(key) is not None and d.get(key) is not None:
+                out.append(s[key] - d[key])
+        return out
+
+    def sustained(label):
+        best = None
+        for k in ks:
+            runs = [s for (l, kk, _), s in steps.items() if l == label and kk == k]
+            if not runs or any(s.get("error") or s["loss_pct"] > 0 for s in runs):
+                break
+            best = k
+        return best
+
+    print(f"# RTP relay: switchboard's media engine vs rtpengine ({os.path.basename(a.run)})\n")
+    if build:
+        print("Build: " + "; ".join(build) + "\n")
+    print("Both relays running at once, pinned to the same CPU; generator (`rtpbench.py`) on the "
+          "other; G.711 µ-law, 20 ms, both directions of K calls (2K streams, 100·K packets/s "
+          "into the relay and as many out); steps interleaved rtpengine → switchboard → no relay. "
+          "CPU = user+sys of the relay process (all threads) ÷ packets forwarded. Added latency = "
+          "one-way latency through the relay − the same K without a relay, same round.\n")
+    k0 = a.at
+    sb_cpu, re_cpu = med(at("switchboard", k0, "relay_us_per_pkt")), med(at("rtpengine", k0, "relay_us_per_pkt"))
+    n_rounds = len(at("switchboard", k0, "relay_us_per_pkt"))
+    print(f"## Headline (K = {k0} calls = {2 * k0} streams, median of {n_rounds} rounds)\n")
+    print("| figure | switchboard | rtpengine | switchboard / rtpengine | goal |")
+    print("| --- | ---: | ---: | ---: | --- |")
+    print(f"| CPU µs per forwarded packet | {fmt(sb_cpu, 2)} | {fmt(re_cpu, 2)} | {ratio(sb_cpu, re_cpu)} | ≤ 0.5× |")
+    for q in ("p50", "p99"):
+        s, r = med(added("switchboard", k0, f"lat_{q}_us")), med(added("rtpengine", k0, f"lat_{q}_us"))
+        goal = "< 1 ms" if q == "p99" else ""
+        print(f"| added latency {q} (µs) | {fmt(s, 0)} | {fmt(r, 0)} | {ratio(s, r)} | {goal} |")
+    s, r = med(at("switchboard", k0, "relay_rss_mib")), med(at("rtpengine", k0, "relay_rss_mib"))
+    print(f"| relay RSS (MiB) | {fmt(s)} | {fmt(r)} | {ratio(s, r)} | |")
+    s, r = sustained("switchboard"), sustained("rtpengine")
+    print(f"| calls sustained at 0 loss (highest K tried: {max(ks) if ks else 'n/a'}) | "
+          f"{s if s else 'none'} | {r if r else 'none'} | {ratio(s, r) if s and r else 'n/a'} | |")
+    if rec:
+        try:
+            one = float(rec["per_recording_added_cpu_pct"])
+            leg = float(rec["per_stream_cpu_pct_recording"])
+            base = float(rec["per_stream_cpu_pct_no_recording"])
+            print(f"| one recording: CPU added (% of a core) | {one:.3f} | n/a | | < 2 % |")
+            print(f"| one recorded leg in all (endpoint + recording, % of a core) | {leg:.3f} "
+                  f"(without recording {base:.3f}) | n/a | | |")
+        except (KeyError, ValueError):
+            print("| one recording | failed, see record-cost.err | | | |")
+
+    print("\n## Every step\n")
+    print("| K | pkt/s in | relay | round | loss % | CPU % of a core | µs/pkt | p50 / p99 µs (raw) | "
+          "added p50 / p99 µs | generator CPU % | note |")
+    print("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for k in ks:
+        for label in RELAYS + ("direct",):
+            for (l, kk, r), s in sorted(steps.items()):
+                if l != label or kk != k:
+                    continue
+                if s.get("error"):
+                    print(f"| {k} | | {label} | {r} | | | | | | | error: {s['error']} |")
+                    continue
+                d = steps.get(("direct", k, r))
+                add = "" if label == "direct" or not d else (
+                    f"{s['lat_p50_us'] - d['lat_p50_us']:.0f} / {s['lat_p99_us'] - d['lat_p99_us']:.0f}")
+                note = "gen-bound" if s.get("gen_bound") else ""
+                print(f"| {k} | {s['pps_target']:.0f} | {label} | {r} | {s['loss_pct']:.4f} | "
+                      f"{fmt(s.get('relay_cpu_pct'))} | {fmt(s.get('relay_us_per_pkt'), 2)} | "
+                      f"{s['lat_p50_us']:.0f} / {s['lat_p99_us']:.0f} | {add} | "
+                      f"{s['gen_cpu_pct']:.0f} | {note} |")
+    if rec:
+        print("\n## Recording cost (`ng-relay record-cost`)\n")
+        print("```")
+        for k, v in rec.items():
+            print(f"{k}={v}")
+        print("```")
+
+
+if __name__ == "__main__":
+    main()
