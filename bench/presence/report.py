@@ -43,6 +43,43 @@ a = (sb or {}).get("bytes_per_subscription")
 b = (kam or {}).get("bytes_per_subscription")
 ratio = f"{a / b:.2f}" if a and b else "n/a"
 print(f"| memory per subscription (bytes, PSS) | {a} | {b} | {ratio} |")
+# CAS half (switchboard only): <run>/switchboard-cas.txt from `cas-bench presence`.
+cas = {}
+try:
+    with open(os.path.join(run, "switchboard-cas.txt")) as f:
+        for line in f:
+            k, sep, v = line.strip().partition("=")
+            if sep:
+                cas[k] = v
+except OSError:
+    pass
+if cas:
+    import statistics
+    nr = int(cas.get("rounds", "0") or 0)
+    def cmed(key):
+        vals = []
+        for r in range(1, nr + 1):
+            try:
+                vals.append(float(cas[f"r{r}_{key}"]))
+            except (KeyError, ValueError):
+                pass
+        return statistics.median(vals) if vals else None
+    def show(v, nd=0):
+        return "n/a" if v is None else f"{v:.{nd}f}"
+    w = cas.get("watchers", "?")
+    print(f"| CAS: {w} WebSocket sessions following the presentity, one `presence.set` "
+          "(median of rounds) | | no CAS | |")
+    print(f"| CAS: time until the last `presence` event (ms) | {show(cmed('last_ms'), 1)} | n/a | n/a |")
+    print(f"| CAS: event latency p50 / p99 (ms) | {show(cmed('p50_ms'), 1)} / "
+          f"{show(cmed('p99_ms'), 1)} | n/a | n/a |")
+    print(f"| CAS: server CPU for the fan-out (s) | {show(cmed('server_cpu_s'), 2)} | n/a | n/a |")
+    print(f"| CAS: events per CPU-second | {show(cmed('events_per_cpu_s'))} | n/a | n/a |")
+    missing = sum(int(cas.get(f"r{r}_missing", "0") or 0) for r in range(1, nr + 1))
+    print(f"| CAS: events missing over {nr} rounds | {missing} | n/a | n/a |")
+    print(f"| CAS: memory per subscription (bytes, PSS; the session itself excluded) | "
+          f"{cas.get('pss_per_subscription_bytes', 'n/a')} | n/a | n/a |")
+    print(f"| CAS: memory per WebSocket session (bytes, PSS) | "
+          f"{cas.get('pss_per_session_bytes', 'n/a')} | n/a | n/a |")
 for name, r in (("switchboard", sb), ("kamailio", kam)):
     if r and r.get("error"):
         print(f"\n{name}: {r['error']} ({r})")

@@ -3,9 +3,12 @@
 # module in ONE run: N watchers (default 10,000) subscribe to one presentity over
 # UDP on loopback, then one PUBLISH changes it (3 rounds); fanout.py measures the
 # time until the last watcher has its NOTIFY, NOTIFYs per second of server CPU
-# and memory per subscription. Writes bench/results/presence-latest.md.
+# and memory per subscription. Then (switchboard only: Kamailio has no CAS) the CAS half:
+# a fresh switchboard, N WebSocket sessions follow the presentity (presence.subscribe) and
+# its own session changes it (presence.set), measured by bench/cas `cas-bench presence`.
+# Writes bench/results/presence-latest.md.
 #
-#   bench/presence/run.sh [--watchers N] [--no-build] [--servers "switchboard kamailio"]
+#   bench/presence/run.sh [--watchers N] [--no-build] [--no-cas] [--servers "switchboard kamailio"]
 #
 # Needs: apt-get install -y kamailio kamailio-presence-modules. Server pinned to
 # CPU 0, client to CPU 1; every process started here is stopped by its PID and
@@ -13,13 +16,14 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-watchers=10000 build=1 servers="switchboard kamailio"
+watchers=10000 build=1 cas=1 servers="switchboard kamailio"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --watchers) watchers=$2; shift 2 ;;
     --no-build) build=0; shift ;;
+    --no-cas) cas=0; shift ;;
     --servers) servers=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -65,6 +69,7 @@ with open(sys.argv[1], "w") as f:
 PY
   "$SB" domain add "$DOMAIN" --data "$data" >/dev/null
   "$SB" user import "$RUN/users.csv" --domain "$DOMAIN" --data "$data" >/dev/null
+  cp -r "$data" "$RUN/sb-data-cas"  # the CAS half starts from the same fresh data
   cat >"$RUN/switchboard.toml" <<'TOML'
 # watchers and the publisher do not authenticate (as in Kamailio's config)
 [server]
@@ -81,6 +86,22 @@ TOML
     --server-pid "$pid" --watchers "$watchers" --label switchboard >"$RUN/switchboard.json" || true
   stop "$pid"
   cat "$RUN/switchboard.json"
+  if [[ $cas -eq 1 ]]; then
+    if [[ $build -eq 1 ]]; then (cd "$ROOT/bench/cas" && cargo build --release --locked); fi
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    log="$RUN/switchboard-cas.log"
+    timeout 900 taskset -c 0 "$SB" --config "$RUN/switchboard.toml" --data "$RUN/sb-data-cas" serve \
+      --sip "127.0.0.1:$SB_PORT" --http 127.0.0.1:0 --domain "$DOMAIN" >"$log" 2>&1 &
+    pid=$!; pids+=("$pid")
+    wait_port "$pid" "$log" "listening http" || { echo "switchboard did not start" >&2; cat "$log" >&2; exit 1; }
+    http=$(awk '/^listening http/ {print $3; exit}' "$log")
+    spid=$(awk '{print $1}' "/proc/$pid/task/$pid/children")  # timeout's child: the server
+    timeout 600 taskset -c 1 "$ROOT/bench/cas/target/release/cas-bench" presence --addr "$http" \
+      --pid "$spid" --sessions "$watchers" --domain "$DOMAIN" --presentity p000001 \
+      >"$RUN/switchboard-cas.txt" 2>"$RUN/switchboard-cas.err" || true
+    stop "$pid"
+    cat "$RUN/switchboard-cas.txt"
+  fi
 fi
 
 if [[ " $servers " == *" kamailio "* ]]; then

@@ -9,6 +9,10 @@
 //!   first message), reads the server's memory before and after (`--pid`), then a sender
 //!   session sends `--ims` instant messages at `--rate` per second to users whose sessions
 //!   are connected, and measures IM sent → `im.received` event at the receiving socket.
+//! - `presence`: presence fan-out over CAS (see `src/presence.rs`).
+
+#[path = "../presence.rs"]
+mod presence;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -47,7 +51,10 @@ fn main() {
             "throughput" => throughput(parsed).await,
             "sessions" => sessions(parsed).await,
             "offline" => offline(parsed).await,
-            _ => Err("usage: cas-bench throughput|sessions|offline --key value ...".into()),
+            "presence" => presence::run(parsed).await,
+            _ => {
+                Err("usage: cas-bench throughput|sessions|offline|presence --key value ...".into())
+            }
         }
     });
     match result {
