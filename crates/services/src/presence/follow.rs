@@ -48,7 +48,7 @@ fn on_bus(p: &Presence, ev: BusEvent) {
             let devices = (0..contacts)
                 .map(|i| DeviceInfo {
                     key: format!("registration-{i}"),
-                    classes: Classes::VOICE,
+                    classes: Classes::PHONE,
                 })
                 .collect();
             p.set_devices(&aor, devices);

@@ -16,11 +16,18 @@ pub struct Classes {
 }
 
 impl Classes {
-    /// A phone that says nothing about itself: it takes calls.
+    /// A device that only publishes and declares nothing: it takes calls.
     pub const VOICE: Classes = Classes {
         voice: true,
         video: false,
         im: false,
+    };
+    /// A registered phone that declares nothing (RFC 3840 tags): calls and MESSAGE, as the
+    /// SIP face assumes.
+    pub const PHONE: Classes = Classes {
+        voice: true,
+        video: false,
+        im: true,
     };
 
     pub fn has(self, class: Class) -> bool {

@@ -288,14 +288,15 @@ impl Table {
         gone.iter().filter_map(|aor| self.refresh(aor)).collect()
     }
 
-    /// Registered devices from the stored bindings (classes unknown: voice).
+    /// Registered devices from the stored bindings (classes unknown: voice and IM, until the
+    /// SIP face reports them).
     pub fn load_bindings(&mut self, bindings: &[Binding]) {
         let mut by_aor: HashMap<String, Vec<DeviceInfo>> = HashMap::new();
         for b in bindings {
             let list = by_aor.entry(key(&b.aor)).or_default();
             list.push(DeviceInfo {
                 key: b.instance.clone().unwrap_or_else(|| b.contact.clone()),
-                classes: Classes::VOICE,
+                classes: Classes::PHONE,
             });
         }
         for (aor, devices) in by_aor {
