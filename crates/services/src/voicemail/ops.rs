@@ -326,7 +326,7 @@ impl Voicemail {
         o.insert("message".into(), json!(event));
         match msg {
             Some(m) => {
-                o.insert("vm".into(), super::cas::message_json(m, None));
+                o.insert("item".into(), super::cas::message_json(m, None));
             }
             None if id.0 != 0 => {
                 o.insert("id".into(), json!(id.0));

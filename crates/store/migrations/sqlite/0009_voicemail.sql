@@ -34,3 +34,11 @@ CREATE TABLE vm_messages (
     origin      TEXT NOT NULL DEFAULT 'call'
 );
 CREATE INDEX vm_messages_mailbox ON vm_messages (mailbox, state, folder, id);
+
+-- Default grants: users get every voicemail action but the integrity check (`vm.check`,
+-- administrators only; they hold `*`).
+DELETE FROM grants WHERE role = 'user' AND action = 'vm.*';
+INSERT INTO grants (role, action) VALUES
+    ('user', 'vm.read'), ('user', 'vm.play'), ('user', 'vm.download'), ('user', 'vm.forward'),
+    ('user', 'vm.reply'), ('user', 'vm.send'), ('user', 'vm.edit'), ('user', 'vm.delete'),
+    ('user', 'vm.settings');

@@ -237,6 +237,16 @@ impl Server {
         self.spawn();
     }
 
+    /// SIGKILL (a crash: nothing is flushed or finished), then a new process on the same
+    /// data directory. The SIP port changes.
+    pub fn crash_restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.spawn();
+    }
+
     /// All stderr written so far by every process of this server.
     pub fn stderr_text(&self) -> String {
         let mut out = String::new();

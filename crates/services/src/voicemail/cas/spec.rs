@@ -144,9 +144,10 @@ pub static SPEC: TopicSpec = TopicSpec {
         },
         MessageSpec {
             message: "check",
-            action: Some("admin.vm_check"),
+            action: Some("vm.check"),
             fields: &[],
-            doc: "Administrators: compares the message files with the database.",
+            doc: "Compares the message files with the database (granted to administrators \
+                  only by default).",
             reply: "`ok`, `messages`, `files`, `missing_files`, `orphan_files`, `part_files`, \
                     `pending_rows`, `deleting_rows`, `bad_files`, `counts` [{`mailbox`, \
                     `new`, `old`}]",
@@ -175,5 +176,6 @@ pub static SPEC: TopicSpec = TopicSpec {
         "vm.edit",
         "vm.delete",
         "vm.settings",
+        "vm.check",
     ],
 };

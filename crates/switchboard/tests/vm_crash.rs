@@ -1,0 +1,209 @@
+//! Voicemail crash safety against the real binary: while CAS clients store (send, forward,
+//! reply), mark and delete messages, the server is killed with SIGKILL at random moments and
+//! restarted. After every restart the integrity check (`switchboard voicemail check
+//! --quiescent` and the CAS `vm.check`) passes, and every mailbox lists exactly the message
+//! files on disk.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::cas::CasClient;
+use common::{DOMAIN, Server};
+use serde_json::json;
+use services::voicemail::wav;
+
+const USERS: [&str; 3] = ["alice", "bob", "carol"];
+const ROUNDS: u64 = 6;
+
+fn b64(bytes: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 4);
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if i <= c.len() {
+                out.push(char::from(A[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A WAV of `seconds` (large enough that a kill often lands while it is written).
+fn audio(seconds: usize) -> String {
+    let samples: Vec<i16> = (0..8000 * seconds)
+        .map(|i| ((i % 40) as i16 - 20) * 400)
+        .collect();
+    b64(&wav::pcm16(8000, &samples))
+}
+
+fn wav_files(srv: &Server, user: &str) -> usize {
+    let dir = srv
+        .data_dir()
+        .join("voicemail")
+        .join(DOMAIN.replace('.', "%2E"))
+        .join(user);
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("msg-"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn part_files(srv: &Server, user: &str) -> usize {
+    let dir = srv
+        .data_dir()
+        .join("voicemail")
+        .join(DOMAIN.replace('.', "%2E"))
+        .join(user)
+        .join("tmp");
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+/// One client's load until `stop`: store, mark, forward, reply, delete; errors (the server
+/// died under it) end the loop.
+fn worker(mut c: CasClient, me: usize, stop: Arc<AtomicBool>, done: Arc<AtomicUsize>) {
+    let wav = audio(12);
+    let mut n = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        let step = catch_unwind(AssertUnwindSafe(|| {
+            let to = USERS[(me + 1 + n % 2) % 3];
+            c.call(
+                "vm",
+                "send",
+                json!({"to": to, "audio": wav, "subject": format!("n{n}")}),
+            );
+            let list = c.call("vm", "list", json!({}));
+            let ids: Vec<i64> = list["messages"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|m| m["id"].as_i64()).collect())
+                .unwrap_or_default();
+            if let Some(id) = ids.first() {
+                match n % 4 {
+                    0 => {
+                        c.call("vm", "delete", json!({"id": id}));
+                    }
+                    1 => {
+                        c.call("vm", "mark", json!({"id": id, "heard": true}));
+                        c.call(
+                            "vm",
+                            "forward",
+                            json!({"id": id, "to": USERS[(me + 2) % 3]}),
+                        );
+                    }
+                    2 => {
+                        c.call("vm", "reply", json!({"id": id, "audio": wav}));
+                    }
+                    _ => {
+                        for id in ids.iter().skip(1).take(3) {
+                            c.call("vm", "delete", json!({"id": id}));
+                        }
+                    }
+                }
+            }
+        }));
+        if step.is_err() {
+            return;
+        }
+        n += 1;
+        done.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn check_consistent(srv: &Server, round: u64) {
+    // The CLI, next to the running (idle, just reconciled) server.
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("--data")
+        .arg(srv.data_dir())
+        .args(["--config", "/dev/null"])
+        .args(["voicemail", "check", "--quiescent"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "round {round}: voicemail check failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut admin = CasClient::login(srv, "alice");
+    let chk = admin.call("vm", "check", json!({}));
+    assert_eq!(chk["ok"], true, "round {round}: {chk}");
+    for u in USERS {
+        let mut c = CasClient::login(srv, u);
+        let list = c.call("vm", "list", json!({}));
+        let listed = list["messages"].as_array().unwrap().len();
+        assert_eq!(
+            listed,
+            wav_files(srv, u),
+            "round {round}: {u}'s list vs files"
+        );
+        let counts = &list["counts"];
+        let total = counts["new"].as_u64().unwrap() + counts["old"].as_u64().unwrap();
+        assert_eq!(total as usize, listed, "round {round}: {u}'s counts");
+        assert_eq!(
+            part_files(srv, u),
+            0,
+            "round {round}: {u} has partial files"
+        );
+    }
+}
+
+#[test]
+fn kill_during_deposits_and_deletes_leaves_a_consistent_store() {
+    let mut srv = Server::default_start();
+    let mut rng_state = 0x9e37_79b9_u64 ^ u64::from(std::process::id());
+    let mut next = || {
+        rng_state ^= rng_state << 13;
+        rng_state ^= rng_state >> 7;
+        rng_state ^= rng_state << 17;
+        rng_state
+    };
+    let mut total = 0;
+    for round in 0..ROUNDS {
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicUsize::new(0));
+        let mut threads = Vec::new();
+        for (i, u) in USERS.iter().enumerate() {
+            let c = CasClient::login(&srv, u);
+            let (stop, done) = (stop.clone(), done.clone());
+            threads.push(std::thread::spawn(move || worker(c, i, stop, done)));
+        }
+        // Let some work complete, then kill at a random moment.
+        std::thread::sleep(Duration::from_millis(150 + next() % 600));
+        srv.crash_restart();
+        stop.store(true, Ordering::Relaxed);
+        for t in threads {
+            let _ = t.join();
+        }
+        total += done.load(Ordering::Relaxed);
+        check_consistent(&srv, round);
+    }
+    assert!(total > 0, "no operation completed before the kills");
+    // The kills landed inside the protocol: some start had to repair something.
+    let repaired: usize = srv
+        .stderr_text()
+        .lines()
+        .filter(|l| l.contains("voicemail reconciled"))
+        .filter_map(|l| l.split("repaired=").nth(1))
+        .filter_map(|v| v.split_whitespace().next()?.parse::<usize>().ok())
+        .sum();
+    eprintln!("operations {total}, repairs at restart {repaired}");
+    assert!(repaired > 0, "no kill interrupted a voicemail write");
+}
