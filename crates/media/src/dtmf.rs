@@ -43,7 +43,8 @@ pub struct DtmfCollector {
 
 #[derive(Debug, Clone, Default)]
 struct Inband {
-    candidate: Option<char>,
+    /// A key seen in the previous frame, and the timestamp where it began.
+    candidate: Option<(char, u32)>,
     reported: Option<char>,
 }
 
@@ -66,25 +67,32 @@ impl DtmfCollector {
         })
     }
 
-    /// Feeds one frame of decoded audio starting at RTP timestamp `ts` (in-band detection;
-    /// does nothing unless enabled).
+    /// Feeds one frame of decoded audio whose first sample has RTP timestamp `ts` (in-band
+    /// detection; does nothing unless enabled). The digit's timestamp is where its tone began.
     pub fn on_pcm(&mut self, ts: u32, pcm: &[i16]) -> Option<Digit> {
         let inband = self.inband.as_mut()?;
         let key = detect(pcm);
-        let confirmed = key.is_some() && key == inband.candidate;
-        inband.candidate = key;
-        if key.is_none() {
+        let Some(digit) = key else {
+            inband.candidate = None;
             inband.reported = None;
             return None;
+        };
+        match inband.candidate {
+            Some((c, start)) if c == digit => {
+                if inband.reported == key {
+                    return None;
+                }
+                inband.reported = key;
+                Some(Digit {
+                    digit,
+                    timestamp: start,
+                })
+            }
+            _ => {
+                inband.candidate = Some((digit, ts));
+                None
+            }
         }
-        if confirmed && inband.reported != key {
-            inband.reported = key;
-            return key.map(|digit| Digit {
-                digit,
-                timestamp: ts.wrapping_sub(pcm.len() as u32),
-            });
-        }
-        None
     }
 }
 

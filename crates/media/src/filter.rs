@@ -6,8 +6,9 @@
 //! with `a=rtcp-mux` (RFC 5761). [`Latching::SameIp`] is symmetric RTP (RFC 4961) for peers
 //! behind a port-rewriting NAT: during a short window after the leg starts, the first packet
 //! from the negotiated peer's *IP address* (any port) latches that address, and from then on
-//! the filter is strict again on the latched address; media is also sent there. A different IP
-//! address is never accepted, so a third party cannot hijack the stream.
+//! the filter is strict again on the latched address; media is also sent there. Media from
+//! the exact negotiated address closes the window as well. A different IP address is never
+//! accepted, so a third party cannot hijack the stream.
 //!
 //! Does not: parse packets, look at SSRCs, or rate-limit (the I/O side does that).
 
@@ -81,6 +82,8 @@ impl SourceFilter {
     #[inline]
     pub fn check_rtp(&mut self, now: Instant, from: SocketAddr) -> Result<(), DropReason> {
         if from == self.rtp && !self.rtp.ip().is_unspecified() {
+            // Media from the negotiated address itself ends the latching window early.
+            self.latched = true;
             return Ok(());
         }
         if self.rtp.ip().is_unspecified() || self.rtp.port() == 0 {
@@ -193,6 +196,20 @@ mod tests {
         let late = t0 + Duration::from_secs(3);
         assert_eq!(
             f.check_rtp(late, addr("10.0.0.1:6000")),
+            Err(DropReason::WrongSource)
+        );
+    }
+
+    #[test]
+    fn media_from_the_negotiated_address_closes_the_window() {
+        let t0 = Instant::now();
+        let latching = Latching::SameIp {
+            window: Duration::from_secs(2),
+        };
+        let mut f = SourceFilter::new(t0, addr("10.0.0.1:4000"), None, latching);
+        assert_eq!(f.check_rtp(t0, addr("10.0.0.1:4000")), Ok(()));
+        assert_eq!(
+            f.check_rtp(t0, addr("10.0.0.1:6000")),
             Err(DropReason::WrongSource)
         );
     }

@@ -227,11 +227,8 @@ impl Session {
                         .config()
                         .codec
                         .decode(packet.payload, &mut self.decoded);
-                    let end = packet
-                        .header
-                        .timestamp
-                        .wrapping_add(self.decoded.len() as u32);
-                    if let Some(d) = self.dtmf.on_pcm(end, &self.decoded) {
+                    let ts = packet.header.timestamp;
+                    if let Some(d) = self.dtmf.on_pcm(ts, &self.decoded) {
                         self.digit(d.digit, d.timestamp);
                     }
                 }

@@ -130,6 +130,25 @@ fn hash_ends_the_recording_and_its_tone_is_cut() {
 }
 
 #[test]
+fn in_band_hash_also_ends_the_recording_without_its_tone() {
+    let t0 = Instant::now();
+    let cfg = EndpointConfig {
+        dtmf_payload_type: None,
+        ..EndpointConfig::new(addr(PEER), Codec::Pcma, 42)
+    };
+    let mut s = Session::new(t0, cfg);
+    s.handle_input(t0, Input::Command(Command::Record(RecordConfig::default())));
+    let mut audio = ToneGenerator::new(440.0, 8000).clip(8000).to_vec();
+    audio.extend_from_slice(&ToneGenerator::dual(941.0, 1477.0, 12000).clip(1600));
+    let packets = phone_audio(t0, SSRC, 1, TS0, Codec::Pcma, &audio);
+    let mut log = Vec::new();
+    feed(&mut s, addr(PEER), &packets, &mut log);
+    run_until(&mut s, t0 + Duration::from_secs(2), &mut log);
+    assert_eq!(recorded(&log).len(), 8000, "cut where the tone began");
+    assert_eq!(finished(&log), vec![(8000, RecordStop::Digit('#'))]);
+}
+
+#[test]
 fn hang_up_keeps_what_was_said() {
     let t0 = Instant::now();
     let mut s = session(t0, RecordConfig::default());
