@@ -9,10 +9,17 @@
 //! a digit is reported after two consecutive frames agree (≥ 40 ms, Q.24 asks for ≥ 40 ms),
 //! and not again until a frame without it.
 //!
+//! Sending: [`DtmfQueue`] schedules the RFC 4733 §2.5.1 packet sequences of `rtp`'s sender
+//! (one timestamp per event, updates every 20 ms, three end packets), digits back to back
+//! with a 60 ms pause.
+//!
 //! Does not: detect tones other than DTMF (fax CNG, busy), or tell talk-off from real tones
 //! beyond those checks.
 
-use rtp::{DtmfDetector, RtpPacket};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use rtp::{DtmfDetector, DtmfFrame, DtmfSender, RtpPacket};
 
 use crate::tone::goertzel;
 
@@ -93,6 +100,51 @@ impl DtmfCollector {
                 None
             }
         }
+    }
+}
+
+/// Pause between two digits we send.
+const INTER_DIGIT: Duration = Duration::from_millis(60);
+
+/// RFC 4733 packets waiting for their time; see the module doc.
+#[derive(Debug, Default)]
+pub(crate) struct DtmfQueue {
+    frames: VecDeque<(Instant, DtmfFrame)>,
+    free_at: Option<Instant>,
+}
+
+impl DtmfQueue {
+    /// Queues `digit` for `duration`, starting at `now` or after the digits already queued;
+    /// `ts_at` gives the RTP timestamp of the start instant. False for a non-DTMF character.
+    pub(crate) fn push(
+        &mut self,
+        now: Instant,
+        digit: char,
+        duration: Duration,
+        ts_at: impl Fn(Instant) -> u32,
+    ) -> bool {
+        let start = self.free_at.map_or(now, |t| t.max(now));
+        let Ok(frames) = DtmfSender::default().frames(digit, ts_at(start), duration) else {
+            return false;
+        };
+        let last = frames.last().map_or(Duration::ZERO, |f| f.offset);
+        self.frames
+            .extend(frames.into_iter().map(|f| (start + f.offset, f)));
+        self.free_at = Some(start + last + INTER_DIGIT);
+        true
+    }
+
+    /// When the next packet is due.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.frames.front().map(|(t, _)| *t)
+    }
+
+    /// The next packet due at `now`.
+    pub(crate) fn pop(&mut self, now: Instant) -> Option<DtmfFrame> {
+        if self.poll_timeout()? > now {
+            return None;
+        }
+        self.frames.pop_front().map(|(_, f)| f)
     }
 }
 

@@ -8,13 +8,13 @@
 //! and [`Event`]s for the IVR logic.
 //!
 //! Does not: decide anything about the call (the voicemail state machine does), open files or
-//! sockets, or send DTMF.
+//! sockets, or send DTMF in band.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::dtmf::DtmfCollector;
+use crate::dtmf::{DtmfCollector, DtmfQueue};
 use crate::endpoint::{Endpoint, EndpointConfig, Received};
 use crate::filter::DropReason;
 use crate::player::{PlayId, Played, Player};
@@ -63,6 +63,14 @@ pub enum Command {
     StopRecording,
     /// The call ended: stop playing, finish any recording (keeping what was said), go quiet.
     Hangup,
+    /// Send a DTMF digit as RFC 4733 telephone-events (ignored when none was negotiated or
+    /// `digit` is not `0`–`9`, `*`, `#`, `A`–`D`); digits queue up back to back.
+    SendDtmf {
+        /// The digit.
+        digit: char,
+        /// How long the key is held (100 ms is typical).
+        duration: Duration,
+    },
     /// The peer's media address changed (re-INVITE).
     Peer {
         /// New RTP address.
@@ -140,6 +148,7 @@ pub struct Session {
     player: Player,
     recorder: Option<Recorder>,
     dtmf: DtmfCollector,
+    dtmf_out: DtmfQueue,
     out: VecDeque<Output>,
     frame: Box<[i16; FRAME_SAMPLES]>,
     decoded: Vec<i16>,
@@ -157,6 +166,7 @@ impl Session {
             player: Player::new(),
             recorder: None,
             dtmf: DtmfCollector::new(inband),
+            dtmf_out: DtmfQueue::default(),
             out: VecDeque::new(),
             frame: Box::new([0; FRAME_SAMPLES]),
             decoded: Vec::with_capacity(FRAME_SAMPLES),
@@ -206,6 +216,7 @@ impl Session {
         let recorder = self.recorder.as_ref().and_then(Recorder::poll_timeout);
         [
             self.player.poll_timeout(),
+            self.dtmf_out.poll_timeout(),
             recorder,
             self.endpoint.poll_timeout(),
         ]
@@ -281,6 +292,12 @@ impl Session {
                 self.finish_recording(now, RecordStop::Hangup);
                 self.hung_up = true;
             }
+            Command::SendDtmf { digit, duration } => {
+                if self.endpoint.config().dtmf_payload_type.is_some() {
+                    let ep = &self.endpoint;
+                    self.dtmf_out.push(now, digit, duration, |t| ep.ts_at(t));
+                }
+            }
             Command::Peer { rtp, rtcp } => self.endpoint.set_peer(now, rtp, rtcp),
         }
     }
@@ -311,6 +328,15 @@ impl Session {
                     Played::Done(id) => self
                         .out
                         .push_back(Output::Event(Event::PlaybackDone { id })),
+                }
+            }
+            if let Some(pt) = self.endpoint.config().dtmf_payload_type {
+                while let Some(f) = self.dtmf_out.pop(now) {
+                    let payload = f.event.to_bytes();
+                    let (to, bytes) =
+                        self.endpoint
+                            .send_payload(pt, f.marker, f.timestamp, &payload);
+                    self.out.push_back(Output::RtpOut { to, bytes });
                 }
             }
             if let Some((to, bytes)) = self.endpoint.poll_rtcp(now) {

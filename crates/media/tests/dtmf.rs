@@ -101,3 +101,41 @@ fn in_band_tones_when_no_telephone_event_was_negotiated() {
     feed(&mut s, addr(PEER), &packets, &mut log);
     assert_eq!(digits(&log), "5#");
 }
+
+#[test]
+fn sent_digits_are_rfc4733_sequences_a_detector_reads_once_each() {
+    let t0 = Instant::now();
+    let mut s = Session::new(t0, EndpointConfig::new(addr(PEER), Codec::Pcmu, 1));
+    let mut log = Vec::new();
+    for digit in ['4', '2', 'x'] {
+        let cmd = media::Command::SendDtmf {
+            digit,
+            duration: Duration::from_millis(100),
+        };
+        s.handle_input(t0, Input::Command(cmd));
+    }
+    drain(&mut s, t0, &mut log);
+    common::run_until(&mut s, t0 + Duration::from_secs(2), &mut log);
+    let mut detector = rtp::DtmfDetector::new();
+    let mut got = String::new();
+    let mut per_event: std::collections::BTreeMap<u32, usize> = Default::default();
+    let mut seqs = Vec::new();
+    for (_, o) in &log {
+        if let media::Output::RtpOut { bytes, .. } = o {
+            let p = rtp::RtpPacket::parse(bytes).unwrap();
+            assert_eq!(p.header.payload_type, 101);
+            seqs.push(p.header.sequence);
+            *per_event.entry(p.header.timestamp).or_default() += 1;
+            if let Some(d) = detector.on_packet(p.header.timestamp, p.payload) {
+                got.push(d.digit);
+            }
+        }
+    }
+    assert_eq!(got, "42", "the invalid 'x' is ignored");
+    assert_eq!(per_event.len(), 2, "one timestamp per event");
+    assert!(
+        per_event.values().all(|&n| n == 4 + 3),
+        "updates every 20 ms then three end packets: {per_event:?}"
+    );
+    assert!(seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)));
+}

@@ -229,3 +229,39 @@ fn hangup_stops_everything_and_goes_quiet() {
         vec![(t0, Event::PlaybackStopped { id: PlayId(9) })]
     );
 }
+
+#[test]
+fn media_follows_a_latched_nat_address() {
+    let t0 = Instant::now();
+    let mut cfg = EndpointConfig::new(addr(PEER), Codec::Pcmu, 5);
+    cfg.latching = media::Latching::SameIp {
+        window: Duration::from_secs(2),
+    };
+    let mut s = Session::new(t0, cfg);
+    let natted = addr("192.0.2.10:61234");
+    let bytes = common::phone_audio(t0, 9, 1, 0, Codec::Pcmu, &[0; 160])
+        .remove(0)
+        .1;
+    let mut log = Vec::new();
+    s.handle_input(
+        t0,
+        Input::RtpIn {
+            from: natted,
+            bytes: &bytes,
+        },
+    );
+    s.handle_input(
+        t0,
+        Input::Command(Command::Play {
+            id: PlayId(1),
+            clips: vec![vec![0i16; 160].into()],
+        }),
+    );
+    drain(&mut s, t0, &mut log);
+    assert!(
+        matches!(&log[0].1, Output::RtpOut { to, .. } if *to == natted),
+        "{log:?}"
+    );
+    assert_eq!(s.endpoint().peer(), natted);
+    assert!(events(&log).is_empty(), "latching is not a rejection");
+}

@@ -36,6 +36,7 @@ enum Step {
     Record(u16),
     Stop,
     StopRecording,
+    SendDtmf(char),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -55,6 +56,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0u16..3000).prop_map(Step::Record),
         1 => Just(Step::Stop),
         1 => Just(Step::StopRecording),
+        1 => any::<char>().prop_map(Step::SendDtmf),
     ]
 }
 
@@ -86,6 +88,7 @@ proptest! {
                 Step::Record(ms) => Input::Command(Command::Record(RecordConfig { max: Duration::from_millis(u64::from(*ms)), ..RecordConfig::default() })),
                 Step::Stop => Input::Command(Command::StopPlayback),
                 Step::StopRecording => Input::Command(Command::StopRecording),
+                Step::SendDtmf(digit) => Input::Command(Command::SendDtmf { digit: *digit, duration: Duration::from_millis(100) }),
             };
             if let Step::Wait(ms) = step {
                 now += Duration::from_millis(u64::from(ms));
