@@ -5,9 +5,11 @@
 //! its audio exists; audio is written to `tmp/<id>.part`, fsynced, renamed to
 //! `msg-<id>.wav`, the directory fsynced, and only then is the row marked `ready`. Delete:
 //! mark the row `deleting`, remove the file, delete the row. Only `ready` rows count. At
-//! start [`Voicemail::start`] runs [`reconcile`](Voicemail::reconcile), which removes every
-//! `.part`, adopts a renamed file whose row is still pending, finishes interrupted deletes,
-//! and drops rows without files and files without rows; [`Voicemail::integrity_check`]
+//! start [`Voicemail::start`] runs [`reconcile`](Voicemail::reconcile), which adopts a
+//! renamed file whose row is still pending, keeps what a caller said before a crash cut
+//! their recording (a deposit's `.part` holding at least the minimum message length: its
+//! header is fixed and it is published), removes every other `.part`, finishes interrupted
+//! deletes, and drops rows without files and files without rows; [`Voicemail::integrity_check`]
 //! reports the same without changing anything.
 //!
 //! Every change that alters a mailbox's counts publishes `BusEvent::VoicemailChanged` with

@@ -118,6 +118,23 @@ pub fn publish(part: &Path, to: &Path) -> std::io::Result<()> {
     sync_dir(to)
 }
 
+/// Makes a WAV file whose writer was interrupted whole: cuts it to `data_at + data_len`
+/// bytes, writes the RIFF and `data` sizes, and fsyncs it.
+pub fn seal_wav(path: &Path, data_at: u64, data_len: u32) -> std::io::Result<()> {
+    use std::io::{Seek as _, SeekFrom};
+    let riff = u32::try_from(data_at.saturating_sub(8))
+        .ok()
+        .and_then(|h| h.checked_add(data_len))
+        .ok_or_else(|| std::io::Error::other("recording too large"))?;
+    let mut f = fs::OpenOptions::new().write(true).open(path)?;
+    f.set_len(data_at + u64::from(data_len))?;
+    f.seek(SeekFrom::Start(4))?;
+    f.write_all(&riff.to_le_bytes())?;
+    f.seek(SeekFrom::Start(data_at.saturating_sub(4)))?;
+    f.write_all(&data_len.to_le_bytes())?;
+    f.sync_all()
+}
+
 /// Removes `path` (absent is fine) and fsyncs its directory.
 pub fn remove_synced(path: &Path) -> std::io::Result<()> {
     match fs::remove_file(path) {

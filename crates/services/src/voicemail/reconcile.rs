@@ -3,15 +3,18 @@
 //! After a crash at any step of the protocol (module doc of `voicemail`) the state is one of:
 //! a `.part` file (recording or copy interrupted), a `pending` row (with or without its
 //! part, or with its final file when the crash fell between rename and commit), a
-//! `deleting` row (with or without its file). Repair: remove parts; adopt a pending row whose
-//! final file exists and is a valid WAV; drop other pending rows; finish deletes; drop
-//! ready rows whose file vanished and `msg-*.wav` files no ready row names.
+//! `deleting` row (with or without its file). Repair: adopt a pending row whose final file
+//! exists and is a valid WAV; adopt a pending deposit (origin `call`) whose part holds at
+//! least the minimum message length (hang-up keeps what was said, and so does a crash: the
+//! part's sizes are fixed, then it is published like a finished recording); remove other
+//! parts and drop other pending rows; finish deletes; drop ready rows whose file vanished
+//! and `msg-*.wav` files no ready row names.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::files::{self};
 use super::{Result, VmError, Voicemail, wav};
@@ -124,9 +127,17 @@ impl Voicemail {
                         let p = path.clone();
                         let good =
                             exists && tokio::task::spawn_blocking(move || valid_wav(&p)).await?;
-                        if good {
+                        let part = layout.part(&row.mailbox, row.id);
+                        let kept = if good {
                             let info = super::ops::wav_info(path.clone()).await?;
-                            let ms = i64::try_from(info.duration_ms()).unwrap_or(i64::MAX);
+                            Some(info.duration_ms())
+                        } else if row.origin == "call" && !exists {
+                            self.salvage(part, path.clone()).await?
+                        } else {
+                            None
+                        };
+                        if let Some(ms) = kept {
+                            let ms = i64::try_from(ms).unwrap_or(i64::MAX);
                             store.vm_set_ready(row.id, ms).await?;
                             expected.insert(path);
                             r.ready_rows += 1;
@@ -191,6 +202,41 @@ impl Voicemail {
             r.part_files = 0;
         }
         Ok(r)
+    }
+
+    /// A recording interrupted by the crash keeps what the caller said, as a hang-up does,
+    /// when at least the minimum message length reached the disk: the part's header is
+    /// fixed and it is published as `to`. Returns its duration, or `None` (left for
+    /// removal) when it is unreadable or too short. Only deposits are salvaged: a cut
+    /// upload or copy is not what its sender meant.
+    async fn salvage(&self, part: PathBuf, to: PathBuf) -> Result<Option<u64>> {
+        let min = self.inner.cfg.min_message.as_millis();
+        let id = part.display().to_string();
+        self.io("salvage", move || {
+            use std::io::Read as _;
+            let mut f = match std::fs::File::open(&part) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let len = f.metadata()?.len();
+            let mut head = vec![0u8; 4096];
+            let n = f.read(&mut head)?;
+            head.truncate(n);
+            drop(f);
+            let Some((at, info)) = wav::salvage(&head, len) else {
+                return Ok(None);
+            };
+            let ms = info.duration_ms();
+            if u128::from(ms) < min {
+                return Ok(None);
+            }
+            files::seal_wav(&part, at, info.data_len)?;
+            files::publish(&part, &to)?;
+            info!(file = %id, duration_ms = ms, "voicemail interrupted recording kept");
+            Ok(Some(ms))
+        })
+        .await
     }
 
     async fn remove(&self, path: PathBuf) -> Result<()> {

@@ -169,6 +169,24 @@ async fn reconcile_repairs_every_crash_point() {
     std::fs::write(layout.message(BOB, b), tone(2)).unwrap();
     // 3. Killed after the row was inserted, before any audio.
     let c = pending(store.clone()).await;
+    // 6. Killed while recording after 1.5 s reached the disk (sizes never written): the
+    //    deposit keeps what was said. A cut upload of the same shape is not kept.
+    let mut cut = tone(2);
+    cut.truncate(44 + 24_001);
+    cut[4..8].copy_from_slice(&0u32.to_le_bytes());
+    cut[40..44].copy_from_slice(&0u32.to_le_bytes());
+    let g = pending(store.clone()).await;
+    std::fs::write(layout.part(BOB, g), &cut).unwrap();
+    let upload = NewVm {
+        mailbox: BOB,
+        caller: ALICE,
+        called: BOB,
+        received_at: 1,
+        subject: "",
+        origin: "send",
+    };
+    let h = store.vm_insert_pending(&upload).await.unwrap();
+    std::fs::write(layout.part(BOB, h), &cut).unwrap();
     // 4. Killed in the middle of a delete (row marked, file still there / already gone).
     let d = vm
         .store_audio(BOB, ALICE, BOB, "", "send", ops::Audio::Bytes(&tone(2)))
@@ -202,7 +220,7 @@ async fn reconcile_repairs_every_crash_point() {
             before.orphan_files,
             before.part_files
         ),
-        (3, 2, 1, 2, 3),
+        (5, 2, 1, 2, 5),
         "{before:?}"
     );
     drop(vm);
@@ -218,13 +236,30 @@ async fn reconcile_repairs_every_crash_point() {
         .iter()
         .map(|m| m.id.0)
         .collect();
-    assert_eq!(ids, [keep.0, b], "the renamed recording was adopted");
+    assert_eq!(
+        ids,
+        [keep.0, b, g],
+        "the renamed recording and the interrupted deposit were adopted"
+    );
     assert_eq!(
         vm.message(BOB, MessageId(b)).await.unwrap().duration_ms,
         2000
     );
+    let salvaged = vm.message(BOB, MessageId(g)).await.unwrap();
+    assert_eq!(salvaged.duration_ms, 1500);
+    let bytes = std::fs::read(&salvaged.path).unwrap();
+    assert_eq!(bytes.len(), 44 + 24_000, "cut to whole samples");
+    assert_eq!(
+        wav::parse(&bytes, bytes.len() as u64).unwrap().data_len,
+        24_000
+    );
+    assert_eq!(
+        &bytes[44..],
+        &tone(2)[44..44 + 24_000],
+        "the audio is intact"
+    );
     assert!(vm.list(ALICE, None).await.unwrap().is_empty());
-    for id in [a, c, d.0, e.0] {
+    for id in [a, c, d.0, e.0, h] {
         assert!(vm.message(BOB, MessageId(id)).await.is_err());
     }
     assert!(

@@ -110,6 +110,34 @@ pub fn parse(b: &[u8], total_len: u64) -> Result<WavInfo, WavError> {
     })
 }
 
+/// A recording cut short by a crash (its writer never fixed the sizes, so the header may
+/// claim 0 bytes): the offset of its audio and what it holds, counting every whole frame
+/// present in the file whatever the header says. `None` when the header itself is unusable.
+pub fn salvage(b: &[u8], total_len: u64) -> Option<(u64, WavInfo)> {
+    // Parse with the data chunk claiming everything, then trim to whole frames.
+    let mut info = parse(b, total_len).ok()?;
+    let at = data_offset(b)?;
+    let frame = u64::from(info.channels) * u64::from(info.bits / 8).max(1);
+    let present = total_len.saturating_sub(at);
+    let whole = present - present % frame.max(1);
+    info.data_len = u32::try_from(whole.min(u64::from(u32::MAX).saturating_sub(at))).ok()?;
+    Some((at, info))
+}
+
+/// Where the `data` chunk's audio starts.
+fn data_offset(b: &[u8]) -> Option<u64> {
+    let mut at = 12usize;
+    while let (Some(id), Some(len)) = (b.get(at..at + 4), u32_at(b, at + 4)) {
+        let body = at.checked_add(8)?;
+        if id == b"data" {
+            return u64::try_from(body).ok();
+        }
+        let len = usize::try_from(len).ok()?;
+        at = body.checked_add(len)?.checked_add(len % 2)?;
+    }
+    None
+}
+
 fn check(i: WavInfo) -> Result<WavInfo, WavError> {
     let ok = matches!((i.format, i.bits), (1, 16) | (6, 8) | (7, 8))
         && i.channels == 1
@@ -165,6 +193,24 @@ mod tests {
         // A writer killed before it fixed the sizes: only what is there counts.
         let cut = &w[..44 + 8000];
         assert_eq!(parse(cut, cut.len() as u64).unwrap().duration_ms(), 500);
+    }
+
+    #[test]
+    fn salvage_counts_what_an_interrupted_writer_left() {
+        // As a WAV writer leaves it when killed: sizes still 0, an odd byte at the end.
+        let mut w = pcm16(8000, &[7i16; 12_000]);
+        w[4..8].copy_from_slice(&0u32.to_le_bytes());
+        w[40..44].copy_from_slice(&0u32.to_le_bytes());
+        w.push(1);
+        assert_eq!(parse(&w, w.len() as u64).unwrap().duration_ms(), 0);
+        let (at, info) = salvage(&w, w.len() as u64).unwrap();
+        assert_eq!((at, info.data_len, info.duration_ms()), (44, 24_000, 1500));
+        // Only a header, or not a WAV at all.
+        assert_eq!(salvage(&w[..44], 44).unwrap().1.data_len, 0);
+        assert!(salvage(b"RIFF", 4).is_none());
+        for n in 0..60 {
+            let _ = salvage(&w[..n], n as u64);
+        }
     }
 
     #[test]
