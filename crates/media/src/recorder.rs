@@ -31,7 +31,8 @@ pub struct RecordConfig {
     pub max: Duration,
     /// A DTMF digit that ends the recording (`Some('#')` for voicemail).
     pub stop_digit: Option<char>,
-    /// Jitter buffer playout delay.
+    /// Jitter buffer playout delay (default 200 ms: latency does not matter for a recording,
+    /// completeness does).
     pub jitter_depth: Duration,
 }
 
@@ -40,7 +41,7 @@ impl Default for RecordConfig {
         RecordConfig {
             max: Duration::from_secs(180),
             stop_digit: Some('#'),
-            jitter_depth: Duration::from_millis(60),
+            jitter_depth: Duration::from_millis(200),
         }
     }
 }
