@@ -96,12 +96,12 @@ impl Presence {
             inner: Arc::new(Inner {
                 table: Mutex::new(table),
                 bus,
-                writes: persist::spawn(store.clone()),
+                writes: persist::spawn(store),
                 config,
                 direct_devices: AtomicBool::new(false),
             }),
         };
-        follow::spawn(p.clone(), store, rx);
+        follow::spawn(p.clone(), rx);
         Ok(p)
     }
 

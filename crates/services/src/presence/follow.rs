@@ -5,7 +5,6 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use store::Store;
 use tokio::sync::broadcast;
 use tracing::warn;
 
@@ -15,7 +14,7 @@ use super::table::key;
 use crate::bus::{Audience, BusEvent};
 use crate::callmode::Mode;
 
-pub(super) fn spawn(p: Presence, _store: Store, mut rx: broadcast::Receiver<BusEvent>) {
+pub(super) fn spawn(p: Presence, mut rx: broadcast::Receiver<BusEvent>) {
     let sweeper = p.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));

@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use serde_json::json;
 use sip_events::pidf::Document;
-use sip_events::publication::{self, Outcome, PubError, PubPolicy, Publications};
+use sip_events::publication::{self, Etag, Outcome, PubError, PubPolicy, Publications};
 use store::Binding;
 
 use super::auth::Rules;
@@ -220,8 +220,12 @@ impl Table {
             .collect()
     }
 
+    /// The PIDF of `aor` under `rollup` and its version, cached until the next change. A
+    /// person never seen is rendered offline without being added to the table.
     pub fn rendered(&mut self, aor: &str, rollup: Rollup) -> (u64, Bytes) {
-        let p = self.person(aor);
+        let Some(p) = self.people.get_mut(aor) else {
+            return (0, Bytes::from(render::pidf(aor, &View::default(), rollup)));
+        };
         if let Some(b) = p.rendered.get(rollup.index()).and_then(Clone::clone) {
             return (p.version, b);
         }
@@ -262,6 +266,9 @@ impl Table {
                 }
                 PubError::MissingBody => PublishError::MissingBody,
             })?;
+        if let Outcome::Created { etag, .. } = &outcome {
+            self.drop_older(aor, device, etag, now);
+        }
         Ok(match outcome {
             Outcome::Created { etag, expires }
             | Outcome::Refreshed { etag, expires }
@@ -274,6 +281,29 @@ impl Table {
                 expires: 0,
             },
         })
+    }
+
+    /// A device's new initial publication replaces its older ones: phones that send two
+    /// initial PUBLISHes at once keep only one etag (phones/NOTES.md §1.3), and the other
+    /// must not speak for the device until it expires. A refresh of a dropped one gets 412
+    /// and the phone publishes afresh (RFC 3903 §6).
+    fn drop_older(&mut self, aor: &str, device: &str, newest: &Etag, now: Instant) {
+        let older: Vec<String> = self
+            .publications
+            .entries(aor)
+            .filter(|e| e.body.device == device && e.etag != *newest)
+            .map(|e| e.etag.0.clone())
+            .collect();
+        for etag in older {
+            let removal = publication::Request {
+                resource: aor,
+                if_match: Some(&etag),
+                expires: Some(0),
+                body: None,
+                etag_seed: 0,
+            };
+            let _ = self.publications.apply(now, removal);
+        }
     }
 
     /// Drops expired publications; the changes they cause.

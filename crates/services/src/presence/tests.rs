@@ -89,17 +89,25 @@ async fn rfc3903_publications() {
         .publish(BOB, "d1", req(Some(&b.etag), 600, Some(Basic::Closed)), t0)
         .unwrap();
     assert_eq!(voice(&p), State::Offline);
-    // Two racing initial publications of one device: the newer one speaks for it.
+    // Two racing initial publications of one device: the newer replaces the older.
     let d = p
         .publish(BOB, "d1", req(None, 600, Some(Basic::Open)), t0)
         .unwrap();
     assert_eq!(voice(&p), State::Available);
+    assert_eq!(
+        p.publish(BOB, "d1", req(Some(&c.etag), 600, None), t0),
+        Err(PublishError::UnknownEtag)
+    );
+    // Another device's publication is its own.
+    let other = p
+        .publish(BOB, "d2", req(None, 600, Some(Basic::Closed)), t0)
+        .unwrap();
     let gone = p
         .publish(BOB, "d1", req(Some(&d.etag), 0, None), t0)
         .unwrap();
     assert_eq!(gone.expires, 0);
-    assert_eq!(voice(&p), State::Offline, "the older one says closed");
-    p.publish(BOB, "d1", req(Some(&c.etag), 0, None), t0)
+    assert_eq!(voice(&p), State::Offline, "only d2 is left, closed");
+    p.publish(BOB, "d2", req(Some(&other.etag), 0, None), t0)
         .unwrap();
     // Expiry drops a publication and announces it.
     p.publish(BOB, "d1", req(None, 60, Some(Basic::Open)), t0)
