@@ -21,6 +21,9 @@ use crate::player::{PlayId, Played, Player};
 use crate::recorder::{RecordConfig, RecordStop, Recorded, Recorder};
 use crate::{Clip, FRAME_SAMPLES, SAMPLE_RATE};
 
+/// How late a playback frame may still be sent.
+const MAX_LATE: Duration = Duration::from_millis(200);
+
 /// Something that happened to the session.
 #[derive(Debug)]
 pub enum Input<'a> {
@@ -321,6 +324,9 @@ impl Session {
         if !self.hung_up {
             while let Some(played) = self.player.next(now, &mut self.frame) {
                 match played {
+                    // Frames the I/O side was too late for are skipped, not burst out: the
+                    // peer's jitter buffer would drop them anyway.
+                    Played::Frame { due, .. } if now.saturating_duration_since(due) > MAX_LATE => {}
                     Played::Frame { due, first } => {
                         let (to, bytes) = self.endpoint.send_audio(due, &self.frame[..], first);
                         self.out.push_back(Output::RtpOut { to, bytes });

@@ -265,3 +265,44 @@ fn media_follows_a_latched_nat_address() {
     assert_eq!(s.endpoint().peer(), natted);
     assert!(events(&log).is_empty(), "latching is not a rejection");
 }
+
+#[test]
+fn frames_the_driver_was_too_late_for_are_skipped_not_burst() {
+    let t0 = Instant::now();
+    let (mut s, cfg) = session(t0);
+    let mut log = Vec::new();
+    s.handle_input(
+        t0,
+        Input::Command(Command::Play {
+            id: PlayId(1),
+            clips: vec![vec![0i16; 8000].into()],
+        }),
+    );
+    drain(&mut s, t0, &mut log);
+    // The driver stalls for 600 ms, then resumes.
+    let late = t0 + Duration::from_millis(600);
+    s.handle_input(late, Input::Tick);
+    drain(&mut s, late, &mut log);
+    run_until(&mut s, t0 + Duration::from_secs(2), &mut log);
+    let packets = sent(&log);
+    let at_resume = packets.iter().filter(|(t, _)| *t == late).count();
+    assert_eq!(
+        at_resume, 11,
+        "only frames due in the last 200 ms (400..=600 ms) go out at once"
+    );
+    assert_eq!(
+        packets.len(),
+        50 - 19,
+        "frames 1..=19 (20..=380 ms) were skipped"
+    );
+    let last = RtpPacket::parse(&packets.last().unwrap().1).unwrap();
+    assert_eq!(
+        last.header.timestamp,
+        cfg.initial_ts.wrapping_add(49 * 160),
+        "timestamps stay on the clock"
+    );
+    assert!(events(&log).contains(&(
+        t0 + Duration::from_secs(1),
+        Event::PlaybackDone { id: PlayId(1) }
+    )));
+}
