@@ -5,7 +5,9 @@
 //! socket buffer drops, as a network would), PCM goes to the WAV writer, and events go to the
 //! engine's event channel. A recording's file is finished (header, fsync) on a blocking
 //! thread before `Recorded` is reported. Until our offer is answered there is no session:
-//! media is ignored and commands wait.
+//! media is ignored and commands wait. With an inactivity timeout, no RTP accepted from the
+//! peer for that long (counted from the answer or the last peer change) is reported once as
+//! `MediaTimeout`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +29,7 @@ pub(crate) struct Ctx {
     pub id: EndpointId,
     pub events: mpsc::UnboundedSender<MediaEvent>,
     pub prompts: Arc<Prompts>,
+    pub inactivity: Option<Duration>,
 }
 
 struct State {
@@ -39,6 +42,8 @@ struct State {
     /// A recording asked for while another was still being finished.
     next_recording: Option<(PathBuf, Duration)>,
     closing: bool,
+    /// Last RTP accepted from the peer (or the answer / peer change); `None` once reported.
+    heard: Option<Instant>,
 }
 
 fn config(n: &Negotiated) -> EndpointConfig {
@@ -79,18 +84,32 @@ pub(crate) async fn run(
         recording: None,
         next_recording: None,
         closing: false,
+        heard: Some(Instant::now()),
     };
     let mut rtp_buf = [0u8; 2048];
     let mut rtcp_buf = [0u8; 2048];
     loop {
         let timeout = st.session.as_ref().and_then(Session::poll_timeout);
-        let sleep_to = timeout.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        let silent_at = match (st.ctx.inactivity, st.heard, &st.session) {
+            (Some(t), Some(heard), Some(_)) => Some(heard + t),
+            _ => None,
+        };
+        let sleep_to = [timeout, silent_at]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             r = rtp.recv_from(&mut rtp_buf) => {
                 if let (Ok((n, from)), Some(s)) = (r, st.session.as_mut())
                     && let Some(bytes) = rtp_buf.get(..n)
                 {
-                    s.handle_input(Instant::now(), Input::RtpIn { from, bytes });
+                    let before = s.endpoint().stats().received;
+                    let now = Instant::now();
+                    s.handle_input(now, Input::RtpIn { from, bytes });
+                    if s.endpoint().stats().received > before {
+                        st.heard = Some(now);
+                    }
                 }
             }
             r = rtcp.recv_from(&mut rtcp_buf) => {
@@ -105,8 +124,14 @@ pub(crate) async fn run(
                 None => st.command(EndpointCmd::Close).await,
             },
             _ = tokio::time::sleep_until(sleep_to.into()) => {
+                let now = Instant::now();
                 if let Some(s) = st.session.as_mut() {
-                    s.handle_input(Instant::now(), Input::Tick);
+                    s.handle_input(now, Input::Tick);
+                }
+                if silent_at.is_some_and(|at| at <= now) {
+                    debug!(ep = st.ctx.id.0, "no RTP from the peer");
+                    st.heard = None;
+                    let _ = st.ctx.events.send(MediaEvent::MediaTimeout { ep: st.ctx.id });
                 }
             }
         }
@@ -122,7 +147,21 @@ pub(crate) async fn run(
 impl State {
     async fn command(&mut self, cmd: EndpointCmd) {
         let now = Instant::now();
+        if let EndpointCmd::Peer(p) = &cmd {
+            if let Some(s) = self.session.as_mut() {
+                s.handle_input(
+                    now,
+                    Input::Command(Command::Peer {
+                        rtp: p.rtp,
+                        rtcp: p.rtcp,
+                    }),
+                );
+                self.heard = Some(now);
+            }
+            return;
+        }
         if let EndpointCmd::RemoteAnswer(n) = &cmd {
+            self.heard = Some(now);
             match self.session.as_mut() {
                 Some(s) => s.handle_input(
                     now,
@@ -145,7 +184,7 @@ impl State {
             return;
         }
         let input = match cmd {
-            EndpointCmd::RemoteAnswer(_) => return,
+            EndpointCmd::RemoteAnswer(_) | EndpointCmd::Peer(_) => return,
             EndpointCmd::Play(clips) => {
                 let clips = self.load(clips).await;
                 self.play += 1;

@@ -9,6 +9,12 @@
 //! [`MediaEvent`]s on a channel per endpoint ([`Opened::events`]), read by whoever drives
 //! that call (the SIP face's IVR task), so the SIP thread never blocks on media work.
 //!
+//! Media inactivity: with [`MediaServer::set_inactivity_timeout`], an IVR endpoint that
+//! receives no RTP from its peer for that long reports [`MediaEvent::MediaTimeout`], and a
+//! relay on which neither phone sent anything for that long reports
+//! [`RelayEvent::Inactive`] on [`MediaServer::relay_events`]; whoever drives the call hangs
+//! it up. A relay counts from the moment both phones are known.
+//!
 //! Does not: decide anything about calls (the SIP face and the voicemail state machines do),
 //! transcode in the relay, or encrypt (no SRTP yet).
 
@@ -28,6 +34,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+pub use media::Leg;
 pub use pool::PortPool;
 pub use prompts::Prompts;
 
@@ -121,29 +128,69 @@ pub enum MediaEvent {
     MediaTimeout { ep: EndpointId },
 }
 
+/// What relays report (see [`MediaServer::relay_events`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelayEvent {
+    /// Neither phone sent a packet for the inactivity timeout: the call is probably gone.
+    Inactive { id: RelayId },
+}
+
 enum EndpointCmd {
     RemoteAnswer(negotiate::Negotiated),
+    /// The peer moved its media (re-INVITE).
+    Peer(negotiate::Peer),
     Play(Vec<Clip>),
     StopPlay,
-    Record { path: PathBuf, max: Duration },
+    Record {
+        path: PathBuf,
+        max: Duration,
+    },
     StopRecord,
     Close,
 }
 
 enum RelayCmd {
-    Answer(negotiate::Peer),
+    Peer(Leg, negotiate::Peer),
     Close,
+}
+
+/// A relay's sockets facing each leg, and its command channel.
+struct RelayEntry {
+    local_a: std::net::SocketAddr,
+    local_b: std::net::SocketAddr,
+    tx: mpsc::UnboundedSender<RelayCmd>,
 }
 
 struct Shared {
     pool: PortPool,
     rt: tokio::runtime::Handle,
     endpoints: Mutex<HashMap<EndpointId, mpsc::UnboundedSender<EndpointCmd>>>,
-    /// Each relay's caller-side address (for the answer) and command channel.
-    relays: Mutex<HashMap<RelayId, (std::net::SocketAddr, mpsc::UnboundedSender<RelayCmd>)>>,
+    relays: Mutex<HashMap<RelayId, RelayEntry>>,
+    /// Our offers (endpoints opened with [`MediaServer::offer`]) until answered.
+    offers: Mutex<HashMap<EndpointId, sdp::Session>>,
+    relay_events: Mutex<Option<mpsc::UnboundedSender<RelayEvent>>>,
+    /// Milliseconds without RTP before a timeout is reported; 0 = never.
+    inactivity_ms: AtomicU64,
     prompts: Arc<Prompts>,
     next_id: AtomicU64,
     anchor_always: bool,
+}
+
+impl Shared {
+    fn inactivity(&self) -> Option<Duration> {
+        match self.inactivity_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
+
+    fn relay_event(&self, ev: RelayEvent) {
+        if let Ok(tx) = self.relay_events.lock()
+            && let Some(tx) = tx.as_ref()
+        {
+            let _ = tx.send(ev);
+        }
+    }
 }
 
 /// The handle; see the crate doc.
@@ -173,6 +220,9 @@ impl MediaServer {
                 rt,
                 endpoints: Mutex::new(HashMap::new()),
                 relays: Mutex::new(HashMap::new()),
+                offers: Mutex::new(HashMap::new()),
+                relay_events: Mutex::new(None),
+                inactivity_ms: AtomicU64::new(0),
                 prompts: Arc::new(prompts),
                 next_id: AtomicU64::new(1),
                 anchor_always: cfg.anchor_always,
@@ -183,6 +233,24 @@ impl MediaServer {
     /// The runtime endpoint tasks run on (for tasks that drive calls through the engine).
     pub fn runtime(&self) -> &tokio::runtime::Handle {
         &self.shared.rt
+    }
+
+    /// Reports media inactivity after `timeout` without RTP (`None`: never, the default);
+    /// applies to endpoints and relays opened afterwards.
+    pub fn set_inactivity_timeout(&self, timeout: Option<Duration>) {
+        let ms = timeout.map_or(0, |t| {
+            u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1)
+        });
+        self.shared.inactivity_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The channel relays report on (one reader: a new call replaces the previous one).
+    pub fn relay_events(&self) -> mpsc::UnboundedReceiver<RelayEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Ok(mut slot) = self.shared.relay_events.lock() {
+            *slot = Some(tx);
+        }
+        rx
     }
 
     /// Whether every call's media is to be relayed (`anchor = "always"`).
@@ -219,16 +287,35 @@ impl MediaServer {
     pub fn offer(&self) -> Result<Opened, MediaError> {
         let lease = self.shared.pool.allocate()?;
         let session_id = u64::from(rand::random::<u32>());
-        let sdp = negotiate::offer(lease.local(), session_id);
+        let ours = negotiate::offer(lease.local(), session_id);
+        let sdp = ours.to_string();
         let id = EndpointId(self.next_id());
+        if let Ok(mut map) = self.shared.offers.lock() {
+            map.insert(id, ours);
+        }
         let events = self.spawn_endpoint(id, lease, None);
         Ok(Opened { id, sdp, events })
     }
 
-    /// The peer's answer to our offer.
+    /// The peer's answer to our offer (once; later descriptions go to
+    /// [`MediaServer::remote_update`]).
     pub fn remote_answer(&self, ep: EndpointId, answer: &[u8]) -> Result<(), MediaError> {
-        let neg = negotiate::from_answer(answer)?;
+        let ours = self
+            .shared
+            .offers
+            .lock()
+            .map_err(|_| MediaError::Stopped)?
+            .remove(&ep)
+            .ok_or(MediaError::NoEndpoint)?;
+        let neg = negotiate::from_answer(&ours, answer)?;
         self.endpoint_cmd(ep, EndpointCmd::RemoteAnswer(neg))
+    }
+
+    /// A new description from the peer of an answered endpoint (re-INVITE): media now goes
+    /// where it says (`0.0.0.0`: nowhere, on hold). Codecs stay as first agreed.
+    pub fn remote_update(&self, ep: EndpointId, sdp: &[u8]) -> Result<(), MediaError> {
+        let peer = negotiate::peer_of(sdp)?;
+        self.endpoint_cmd(ep, EndpointCmd::Peer(peer))
     }
 
     /// Plays the clips in order (replacing what plays); `PlayDone` follows the last one.
@@ -257,48 +344,92 @@ impl MediaServer {
         if let Ok(mut map) = self.shared.endpoints.lock() {
             map.remove(&ep);
         }
+        if let Ok(mut map) = self.shared.offers.lock() {
+            map.remove(&ep);
+        }
     }
 
     /// Anchors a call: takes the caller's offer, returns the offer to send to the callee
     /// (same codecs, our address). Media is relayed unchanged between the two negotiated
     /// peers; anything from another source is dropped.
     pub fn anchor(&self, offer: &[u8]) -> Result<(RelayId, String), MediaError> {
+        let id = self.anchor_late()?;
+        match self.anchor_sdp(id, Leg::A, offer) {
+            Ok(sdp) => Ok((id, sdp)),
+            Err(e) => {
+                self.close_anchor(id);
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens a relay before either phone described its media (an INVITE without SDP: the
+    /// callee offers in its 2xx, the caller answers in the ACK, RFC 3261 §13.2.1). Both
+    /// peers come from [`MediaServer::anchor_sdp`].
+    pub fn anchor_late(&self) -> Result<RelayId, MediaError> {
         let a = self.shared.pool.allocate()?;
         let b = self.shared.pool.allocate()?;
-        let (peer_a, offer_b) = negotiate::rewrite(offer, b.local())?;
         let id = RelayId(self.next_id());
         let (tx, rx) = mpsc::unbounded_channel();
         if let Ok(mut map) = self.shared.relays.lock() {
-            map.insert(id, (a.local(), tx));
+            map.insert(
+                id,
+                RelayEntry {
+                    local_a: a.local(),
+                    local_b: b.local(),
+                    tx,
+                },
+            );
         }
         let shared = self.shared.clone();
+        let reporter = self.shared.clone();
+        let watch = relay::Watch {
+            inactivity: self.shared.inactivity(),
+            on_inactive: Box::new(move || reporter.relay_event(RelayEvent::Inactive { id })),
+        };
         self.shared.rt.spawn(async move {
-            relay::run(a, b, peer_a, rx).await;
+            relay::run(a, b, watch, rx).await;
             if let Ok(mut map) = shared.relays.lock() {
                 map.remove(&id);
             }
         });
-        Ok((id, offer_b))
+        Ok(id)
+    }
+
+    /// A description (offer or answer, first or re-INVITE) from `from`'s phone: the relay now
+    /// sends that leg's media where it says; returns the description for the other phone,
+    /// pointed at our socket facing it.
+    pub fn anchor_sdp(&self, id: RelayId, from: Leg, sdp: &[u8]) -> Result<String, MediaError> {
+        let (tx, local) = {
+            let map = self.shared.relays.lock().map_err(|_| MediaError::Stopped)?;
+            let e = map.get(&id).ok_or(MediaError::NoEndpoint)?;
+            let local = match from {
+                Leg::A => e.local_b,
+                Leg::B => e.local_a,
+            };
+            (e.tx.clone(), local)
+        };
+        let (peer, out) = negotiate::rewrite(sdp, local)?;
+        tx.send(RelayCmd::Peer(from, peer))
+            .map_err(|_| MediaError::NoEndpoint)?;
+        Ok(out)
     }
 
     /// The callee's answer: returns the answer to send to the caller (our address).
     pub fn anchor_answer(&self, id: RelayId, answer: &[u8]) -> Result<String, MediaError> {
-        let local_a = self.relay_local_a(id)?;
-        let (peer_b, answer_a) = negotiate::rewrite(answer, local_a)?;
-        self.relay_cmd(id, RelayCmd::Answer(peer_b))?;
-        Ok(answer_a)
+        self.anchor_sdp(id, Leg::B, answer)
     }
 
     pub fn close_anchor(&self, id: RelayId) {
-        let _ = self.relay_cmd(id, RelayCmd::Close);
-        if let Ok(mut map) = self.shared.relays.lock() {
-            map.remove(&id);
+        let entry = self
+            .shared
+            .relays
+            .lock()
+            .ok()
+            .and_then(|mut map| map.remove(&id));
+        if let Some(e) = entry {
+            let _ = e.tx.send(RelayCmd::Close);
         }
-    }
-
-    fn relay_local_a(&self, id: RelayId) -> Result<std::net::SocketAddr, MediaError> {
-        let map = self.shared.relays.lock().map_err(|_| MediaError::Stopped)?;
-        map.get(&id).map(|(a, _)| *a).ok_or(MediaError::NoEndpoint)
     }
 
     fn spawn_endpoint(
@@ -317,6 +448,7 @@ impl MediaServer {
             id,
             events: ev_tx,
             prompts: self.shared.prompts.clone(),
+            inactivity: self.shared.inactivity(),
         };
         self.shared.rt.spawn(async move {
             endpoint::run(ctx, lease, neg, rx).await;
@@ -334,12 +466,6 @@ impl MediaServer {
             .lock()
             .map_err(|_| MediaError::Stopped)?;
         let tx = map.get(&ep).ok_or(MediaError::NoEndpoint)?;
-        tx.send(cmd).map_err(|_| MediaError::NoEndpoint)
-    }
-
-    fn relay_cmd(&self, id: RelayId, cmd: RelayCmd) -> Result<(), MediaError> {
-        let map = self.shared.relays.lock().map_err(|_| MediaError::Stopped)?;
-        let (_, tx) = map.get(&id).ok_or(MediaError::NoEndpoint)?;
         tx.send(cmd).map_err(|_| MediaError::NoEndpoint)
     }
 }

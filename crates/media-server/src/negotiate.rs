@@ -1,12 +1,16 @@
-//! SDP for the engine's endpoints: the answer to a phone's offer and our own offer (RFC 3264
-//! via the `sdp` crate), and the rewrite that anchors a call (RFC 4566 `c=`/`m=` port of the
-//! first audio stream replaced by ours, everything else kept so the two phones still
-//! negotiate codecs end to end).
+//! SDP for the engine's endpoints and relays, on the `sdp` crate: the answer to a phone's
+//! offer and our own offer (RFC 3264 §5–6 via `sdp::answer`/`sdp::offer`), the outcome of an
+//! exchange (`sdp::negotiated`), and the rewrite that anchors a call
+//! (`sdp::rewrite_connection`: `c=`, the relayed port and the origin's address point at us;
+//! codecs stay as the phones wrote them, so Opus or anything else passes through a relay).
 //!
-//! Does not: support more than one audio stream (others are kept in a rewrite but their
-//! media is not relayed), ICE, or SRTP.
+//! Only the first active audio stream is served. In a relayed description every other
+//! stream is disabled (port 0, RFC 3264 §8.2): the relay would not carry it. Not here: ICE,
+//! SRTP, transcoding.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use sdp::{Capabilities, Connection, Media, MediaKind, Session, SessionIds};
 
 use crate::MediaError;
 
@@ -14,7 +18,7 @@ use crate::MediaError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer {
     pub rtp: SocketAddr,
-    /// `None` with `a=rtcp-mux`.
+    /// `None` with `a=rtcp-mux` (RFC 5761).
     pub rtcp: Option<SocketAddr>,
 }
 
@@ -28,231 +32,142 @@ pub struct Negotiated {
     pub dtmf_pt: Option<u8>,
 }
 
-fn text(sdp: &[u8]) -> Result<&str, MediaError> {
-    std::str::from_utf8(sdp).map_err(|_| MediaError::Sdp("not UTF-8".into()))
+/// What an IVR endpoint can do: G.711 (µ-law preferred) and telephone-event, one codec in
+/// answers. No Opus: the engine's IVR has no Opus codec, so an Opus-only offer gets 488.
+fn capabilities(ip: IpAddr) -> Capabilities {
+    Capabilities::new(ip)
 }
 
-/// The peer address of the first audio stream: `c=` (media level wins, RFC 4566 §5.7), the
-/// `m=` port, and `a=rtcp` (RFC 3605) or port + 1 unless `a=rtcp-mux` (RFC 5761).
-pub fn peer_of(sdp: &str) -> Result<Peer, MediaError> {
-    let mut session_ip: Option<IpAddr> = None;
-    let mut media_ip: Option<IpAddr> = None;
-    let mut port: Option<u16> = None;
-    let mut rtcp: Option<u16> = None;
-    let mut mux = false;
-    let mut in_audio = false;
-    let mut seen_media = false;
-    for line in sdp.lines() {
-        let line = line.trim_end();
-        if let Some(m) = line.strip_prefix("m=") {
-            if seen_media && in_audio {
-                break;
-            }
-            seen_media = true;
-            let mut f = m.split_whitespace();
-            in_audio = f.next() == Some("audio") && port.is_none();
-            if in_audio {
-                port = f.next().and_then(|p| p.split('/').next()?.parse().ok());
-            }
-            continue;
-        }
-        if let Some(c) = line.strip_prefix("c=") {
-            let ip = c
-                .split_whitespace()
-                .nth(2)
-                .and_then(|a| a.split('/').next()?.parse::<IpAddr>().ok());
-            if !seen_media {
-                session_ip = ip;
-            } else if in_audio {
-                media_ip = ip;
-            }
-            continue;
-        }
-        if in_audio {
-            if let Some(r) = line.strip_prefix("a=rtcp:") {
-                rtcp = r.split_whitespace().next().and_then(|p| p.parse().ok());
-            } else if line == "a=rtcp-mux" {
-                mux = true;
-            }
-        }
-    }
-    let ip = media_ip
-        .or(session_ip)
+fn parse(body: &[u8]) -> Result<Session, MediaError> {
+    sdp::parse(body).map_err(|e| MediaError::Sdp(e.to_string()))
+}
+
+/// The first audio stream that is not disabled.
+fn audio_index(s: &Session) -> Result<usize, MediaError> {
+    s.media
+        .iter()
+        .position(|m| m.kind == MediaKind::Audio && m.port != 0)
+        .ok_or_else(|| MediaError::Sdp("no audio stream".into()))
+}
+
+/// The peer address of stream `index`: `c=` (media level wins, RFC 8866 §5.7), the `m=`
+/// port, and `a=rtcp` (RFC 3605) or port + 1 unless `a=rtcp-mux` (RFC 5761).
+fn peer_at(s: &Session, index: usize) -> Result<Peer, MediaError> {
+    let m = s
+        .media
+        .get(index)
+        .ok_or_else(|| MediaError::Sdp("no audio stream".into()))?;
+    let ip = s
+        .connection_for(index)
+        .and_then(Connection::ip)
         .ok_or_else(|| MediaError::Sdp("no connection address".into()))?;
-    let port = port.ok_or_else(|| MediaError::Sdp("no audio stream".into()))?;
-    let rtp = SocketAddr::new(ip, port);
-    let rtcp = if mux {
+    let rtp = SocketAddr::new(ip, m.port);
+    let rtcp = if m.has_attribute("rtcp-mux") {
         None
     } else {
-        Some(SocketAddr::new(
-            ip,
-            rtcp.unwrap_or_else(|| port.saturating_add(1)),
-        ))
+        let (port, addr) = rtcp_attribute(m).unwrap_or((m.port.saturating_add(1), None));
+        Some(SocketAddr::new(addr.unwrap_or(ip), port))
     };
     Ok(Peer { rtp, rtcp })
 }
 
-/// Replaces the connection address and the first audio port with `local` (and drops
-/// `a=rtcp:` rows of that stream, RTCP being on port + 1 of ours). Returns the original
-/// peer and the rewritten SDP.
-pub fn rewrite(sdp: &[u8], local: SocketAddr) -> Result<(Peer, String), MediaError> {
-    let sdp = text(sdp)?;
-    let peer = peer_of(sdp)?;
-    let family = if local.is_ipv4() { "IP4" } else { "IP6" };
-    let mut out = String::with_capacity(sdp.len() + 16);
-    let mut in_audio = false;
-    let mut done_audio = false;
-    for line in sdp.lines() {
-        let line = line.trim_end();
-        if let Some(m) = line.strip_prefix("m=") {
-            let mut f = m.splitn(3, ' ');
-            let kind = f.next().unwrap_or_default();
-            let _port = f.next();
-            let rest = f.next().unwrap_or_default();
-            in_audio = kind == "audio" && !done_audio;
-            if in_audio {
-                done_audio = true;
-                out.push_str(&format!("m=audio {} {rest}\r\n", local.port()));
-                continue;
-            }
-        } else if line.starts_with("c=") {
-            out.push_str(&format!("c=IN {family} {}\r\n", local.ip()));
-            continue;
-        } else if line.starts_with("o=") {
-            // Keep the origin but point it at us (it names the address of the creator).
-            let f: Vec<&str> = line.split(' ').collect();
-            if let [o, id, ver, net, _, _] = f.as_slice() {
-                out.push_str(&format!("{o} {id} {ver} {net} {family} {}\r\n", local.ip()));
-                continue;
-            }
-        } else if in_audio && (line.starts_with("a=rtcp:") || line == "a=rtcp-mux") {
-            continue;
-        }
-        out.push_str(line);
-        out.push_str("\r\n");
-    }
-    Ok((peer, out))
+/// `a=rtcp:<port> [IN IP4 <addr>]` (RFC 3605 §2.1).
+fn rtcp_attribute(m: &Media) -> Option<(u16, Option<IpAddr>)> {
+    let mut t = m.attribute("rtcp")?.split_whitespace();
+    let port = t.next()?.parse().ok()?;
+    Some((port, t.nth(2).and_then(|a| a.parse().ok())))
 }
 
-/// Our answer to a phone's offer, and what was agreed.
+/// The peer of the first audio stream of a description (a re-INVITE moving the media).
+pub fn peer_of(body: &[u8]) -> Result<Peer, MediaError> {
+    let s = parse(body)?;
+    peer_at(&s, audio_index(&s)?)
+}
+
+/// What an exchange agreed on for the first active stream, seen from `local`'s owner.
+fn outcome(local: &Session, remote: &Session) -> Result<Negotiated, MediaError> {
+    let stream = sdp::negotiated(local, remote)
+        .into_iter()
+        .find(|s| s.kind == MediaKind::Audio)
+        .ok_or(MediaError::NoCodec)?;
+    let codec = match stream.codec {
+        sdp::Codec::Pcmu => media::Codec::Pcmu,
+        sdp::Codec::Pcma => media::Codec::Pcma,
+        sdp::Codec::Opus => return Err(MediaError::NoCodec),
+    };
+    Ok(Negotiated {
+        peer: peer_at(remote, stream.index)?,
+        codec,
+        payload_type: stream.payload_type,
+        dtmf_pt: stream.telephone_event,
+    })
+}
+
+/// Our answer to a phone's offer (one audio stream on `local`, the rest rejected), and what
+/// was agreed. No common codec: [`MediaError::NoCodec`] (488).
 pub fn answer(
     offer: &[u8],
     local: SocketAddr,
     session_id: u64,
 ) -> Result<(Negotiated, String), MediaError> {
-    let offer = text(offer)?;
-    let peer = peer_of(offer)?;
-    let (codec, payload_type, dtmf_pt) = choose(offer)?;
-    let neg = Negotiated {
-        peer,
-        codec,
-        payload_type,
-        dtmf_pt,
+    let offer = parse(offer)?;
+    let mut taken = false;
+    let mut port = |_: usize, kind: &MediaKind| {
+        let ok = *kind == MediaKind::Audio && !taken;
+        taken |= ok;
+        ok.then_some(local.port())
     };
-    let sdp = render(local, session_id, &[(codec, payload_type)], dtmf_pt);
-    Ok((neg, sdp))
+    let ids = SessionIds {
+        id: session_id,
+        version: 1,
+    };
+    let ours = sdp::answer(&offer, &capabilities(local.ip()), ids, &mut port)
+        .map_err(|_| MediaError::NoCodec)?;
+    let neg = outcome(&ours, &offer)?;
+    Ok((neg, ours.to_string()))
 }
 
-/// Our offer: PCMU, PCMA and telephone-event.
-pub fn offer(local: SocketAddr, session_id: u64) -> String {
-    render(
-        local,
-        session_id,
-        &[(media::Codec::Pcmu, 0), (media::Codec::Pcma, 8)],
-        Some(101),
-    )
+/// Our offer on `local`: PCMU, PCMA and telephone-event (kept to read the answer).
+pub fn offer(local: SocketAddr, session_id: u64) -> Session {
+    let ids = SessionIds {
+        id: session_id,
+        version: 1,
+    };
+    sdp::offer(&capabilities(local.ip()), ids, local.port())
 }
 
-/// What a phone's answer to our offer agreed on: its first format.
-pub fn from_answer(answer: &[u8]) -> Result<Negotiated, MediaError> {
-    let answer = text(answer)?;
-    let peer = peer_of(answer)?;
-    let (codec, payload_type, dtmf_pt) = choose(answer)?;
-    Ok(Negotiated {
-        peer,
-        codec,
-        payload_type,
-        dtmf_pt,
-    })
+/// What a phone's answer to our `offer` agreed on.
+pub fn from_answer(offer: &Session, answer: &[u8]) -> Result<Negotiated, MediaError> {
+    outcome(offer, &parse(answer)?)
 }
 
-/// The first G.711 format of the audio stream, and telephone-event/8000 if present.
-fn choose(sdp: &str) -> Result<(media::Codec, u8, Option<u8>), MediaError> {
-    let mut formats: Vec<u8> = Vec::new();
-    let mut maps: Vec<(u8, String)> = Vec::new();
-    let mut in_audio = false;
-    for line in sdp.lines() {
-        let line = line.trim_end();
-        if let Some(m) = line.strip_prefix("m=") {
-            if in_audio {
-                break;
-            }
-            let f: Vec<&str> = m.split_whitespace().collect();
-            in_audio = f.first() == Some(&"audio");
-            if in_audio {
-                formats = f.iter().skip(3).filter_map(|p| p.parse().ok()).collect();
-            }
-        } else if in_audio && let Some(r) = line.strip_prefix("a=rtpmap:") {
-            let mut it = r.splitn(2, ' ');
-            if let (Some(pt), Some(enc)) = (it.next().and_then(|p| p.parse().ok()), it.next()) {
-                maps.push((pt, enc.to_ascii_lowercase()));
-            }
+/// Points a phone's description at the relay socket `local`: the first audio stream gets
+/// our port, `c=` and the origin's address become ours (a held stream keeps `0.0.0.0`),
+/// RTCP/ICE attributes and `a=rtcp-mux` go (we take RTCP on port + 1), other streams are
+/// disabled. Returns the phone's own media address and the rewritten description.
+pub fn rewrite(body: &[u8], local: SocketAddr) -> Result<(Peer, String), MediaError> {
+    let mut s = parse(body)?;
+    let index = audio_index(&s)?;
+    let peer = peer_at(&s, index)?;
+    let addr = match (peer.rtp.ip().is_unspecified(), local.ip()) {
+        (false, ip) => ip,
+        (true, IpAddr::V4(_)) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        (true, IpAddr::V6(_)) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    let mut ports = Vec::with_capacity(s.media.len());
+    for (i, m) in s.media.iter_mut().enumerate() {
+        if i == index {
+            m.attributes.retain(|a| a.name != "rtcp-mux");
+        } else {
+            m.port = 0;
         }
+        ports.push(local.port());
     }
-    let name_of = |pt: u8| maps.iter().find(|(p, _)| *p == pt).map(|(_, e)| e.as_str());
-    let mut codec = None;
-    for pt in &formats {
-        let c = match (pt, name_of(*pt)) {
-            (_, Some(e)) if e.starts_with("pcmu/8000") => Some(media::Codec::Pcmu),
-            (_, Some(e)) if e.starts_with("pcma/8000") => Some(media::Codec::Pcma),
-            (0, None) => Some(media::Codec::Pcmu),
-            (8, None) => Some(media::Codec::Pcma),
-            _ => None,
-        };
-        if let Some(c) = c {
-            codec = Some((c, *pt));
-            break;
-        }
-    }
-    let (codec, pt) = codec.ok_or(MediaError::NoCodec)?;
-    let dtmf = formats
-        .iter()
-        .copied()
-        .find(|p| name_of(*p).is_some_and(|e| e.starts_with("telephone-event/8000")));
-    Ok((codec, pt, dtmf))
-}
-
-fn render(
-    local: SocketAddr,
-    session_id: u64,
-    formats: &[(media::Codec, u8)],
-    dtmf: Option<u8>,
-) -> String {
-    let family = if local.is_ipv4() { "IP4" } else { "IP6" };
-    let ip = local.ip();
-    let mut pts: Vec<String> = formats.iter().map(|(_, pt)| pt.to_string()).collect();
-    if let Some(d) = dtmf {
-        pts.push(d.to_string());
-    }
-    let mut s = format!(
-        "v=0\r\no=switchboard {session_id} 1 IN {family} {ip}\r\ns=switchboard\r\nc=IN {family} {ip}\r\nt=0 0\r\nm=audio {} RTP/AVP {}\r\n",
-        local.port(),
-        pts.join(" ")
-    );
-    for (codec, pt) in formats {
-        let name = match codec {
-            media::Codec::Pcma => "PCMA",
-            _ => "PCMU",
-        };
-        s.push_str(&format!("a=rtpmap:{pt} {name}/8000\r\n"));
-    }
-    if let Some(d) = dtmf {
-        s.push_str(&format!(
-            "a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-15\r\n"
-        ));
-    }
-    s.push_str("a=ptime:20\r\na=sendrecv\r\n");
-    s
+    sdp::rewrite_connection(&mut s, addr, &ports).map_err(|e| MediaError::Sdp(e.to_string()))?;
+    let c = Connection::new(local.ip());
+    s.origin.addr_type = c.addr_type;
+    s.origin.address = c.address;
+    Ok((peer, s.to_string()))
 }
 
 #[cfg(test)]
@@ -261,6 +176,10 @@ mod tests {
     use super::*;
 
     const BARESIP: &str = "v=0\r\no=- 2262205921 914866152 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\na=tool:baresip 1.0.0\r\nm=audio 34848 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\na=ptime:20\r\n";
+
+    fn sdp_with(media: &str) -> String {
+        format!("v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n{media}")
+    }
 
     #[test]
     fn answer_to_baresip() {
@@ -272,23 +191,60 @@ mod tests {
         assert_eq!(neg.dtmf_pt, Some(101));
         assert!(sdp.contains("m=audio 20000 RTP/AVP 0 101\r\n"), "{sdp}");
         assert!(sdp.contains("c=IN IP4 127.0.0.1\r\n"));
+        assert!(sdp.contains("a=sendrecv\r\n"));
     }
 
     #[test]
     fn pcma_only_and_no_common_codec() {
         let local: SocketAddr = "127.0.0.1:20000".parse().unwrap();
-        let pcma = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 8\r\n";
+        let pcma = sdp_with("m=audio 4000 RTP/AVP 8\r\n");
         let (neg, _) = answer(pcma.as_bytes(), local, 1).unwrap();
         assert_eq!(
             (neg.codec, neg.payload_type, neg.dtmf_pt),
             (media::Codec::Pcma, 8, None)
         );
-        let g729 = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 18\r\n";
+        let g729 = sdp_with("m=audio 4000 RTP/AVP 18\r\n");
+        let e = answer(g729.as_bytes(), local, 1).unwrap_err();
+        assert!(matches!(e, MediaError::NoCodec));
+        assert_eq!(e.sip_status().0, 488);
+        // An Opus-only peer: the IVR has no Opus codec (488, not a broken call).
+        let opus = sdp_with("m=audio 4000 RTP/AVP 96\r\na=rtpmap:96 opus/48000/2\r\n");
         assert!(matches!(
-            answer(g729.as_bytes(), local, 1),
+            answer(opus.as_bytes(), local, 1),
             Err(MediaError::NoCodec)
         ));
-        assert!(answer(b"garbage", local, 1).is_err());
+        assert_eq!(
+            answer(b"garbage", local, 1).unwrap_err().sip_status().0,
+            488
+        );
+    }
+
+    #[test]
+    fn video_is_rejected_and_a_later_audio_stream_is_used() {
+        let local: SocketAddr = "127.0.0.1:20000".parse().unwrap();
+        let offer = sdp_with(
+            "m=video 5000 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\nm=audio 4000 RTP/AVP 0\r\n",
+        );
+        let (neg, sdp) = answer(offer.as_bytes(), local, 1).unwrap();
+        assert_eq!(neg.peer.rtp, "10.0.0.1:4000".parse().unwrap());
+        assert!(sdp.contains("m=video 0 RTP/AVP 96\r\n"), "{sdp}");
+        assert!(sdp.contains("m=audio 20000 RTP/AVP 0\r\n"), "{sdp}");
+    }
+
+    #[test]
+    fn our_offer_and_the_answer_to_it() {
+        let local: SocketAddr = "127.0.0.1:20004".parse().unwrap();
+        let ours = offer(local, 9);
+        let text = ours.to_string();
+        assert!(text.contains("m=audio 20004 RTP/AVP 0 8 101\r\n"), "{text}");
+        let neg = from_answer(&ours, BARESIP.as_bytes()).unwrap();
+        assert_eq!(
+            (neg.codec, neg.payload_type, neg.dtmf_pt),
+            (media::Codec::Pcmu, 0, Some(101))
+        );
+        let pcma = sdp_with("m=audio 4000 RTP/AVP 8\r\na=rtcp-mux\r\n");
+        let neg = from_answer(&ours, pcma.as_bytes()).unwrap();
+        assert_eq!((neg.codec, neg.peer.rtcp), (media::Codec::Pcma, None));
     }
 
     #[test]
@@ -299,12 +255,30 @@ mod tests {
         assert!(out.contains("m=audio 20002 RTP/AVP 0 8 101\r\n"));
         assert!(out.contains("a=rtpmap:101 telephone-event/8000\r\n"));
         assert!(!out.contains("34848"));
+        assert!(out.contains("o=- 2262205921 914866152 IN IP4 127.0.0.1\r\n"));
+    }
+
+    #[test]
+    fn rewrite_passes_opus_hides_the_phone_and_keeps_hold() {
+        let local: SocketAddr = "192.0.2.9:20002".parse().unwrap();
+        let offer = "v=0\r\no=- 5 6 IN IP4 10.1.1.1\r\ns=-\r\nc=IN IP4 10.1.1.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 111 0\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1\r\na=rtcp:4009\r\na=rtcp-mux\r\nm=video 5000 RTP/AVP 96\r\nc=IN IP4 10.1.1.2\r\na=rtpmap:96 H264/90000\r\n";
+        let (peer, out) = rewrite(offer.as_bytes(), local).unwrap();
+        assert_eq!(peer.rtcp, None, "rtcp-mux");
+        assert!(out.contains("m=audio 20002 RTP/AVP 111 0\r\n"), "{out}");
+        assert!(out.contains("a=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1\r\n"));
+        assert!(out.contains("m=video 0 RTP/AVP 96\r\n"), "{out}");
+        assert!(!out.contains("10.1.1") && !out.contains("rtcp"), "{out}");
+        assert!(out.contains("o=- 5 6 IN IP4 192.0.2.9\r\n"));
+        let held = "v=0\r\no=- 5 7 IN IP4 10.1.1.1\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+        let (peer, out) = rewrite(held.as_bytes(), local).unwrap();
+        assert!(peer.rtp.ip().is_unspecified());
+        assert!(out.contains("c=IN IP4 0.0.0.0\r\n"), "{out}");
     }
 
     #[test]
     fn media_level_connection_wins() {
-        let s = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\nc=IN IP4 10.0.0.2\r\na=rtcp:4005\r\n";
-        let p = peer_of(s).unwrap();
+        let s = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\nc=IN IP4 10.0.0.2\r\na=rtcp:4005\r\n";
+        let p = peer_of(s.as_bytes()).unwrap();
         assert_eq!(p.rtp, "10.0.0.2:4000".parse().unwrap());
         assert_eq!(p.rtcp, Some("10.0.0.2:4005".parse().unwrap()));
     }

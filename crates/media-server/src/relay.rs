@@ -1,11 +1,16 @@
 //! One anchored call: four sockets (RTP and RTCP facing each leg) in one task, every datagram
 //! judged by `media::Relay` and sent on from the receive buffer (no copy, no allocation).
 //!
-//! Until the callee's answer arrives, B's peer is unknown and everything is dropped. Sends
-//! never wait: a full socket buffer drops the packet, as the network would.
+//! Until a leg's phone has described its media, that leg's peer is unknown and everything
+//! from it is dropped. Either peer can move later (re-INVITE). Sends never wait: a full
+//! socket buffer drops the packet, as the network would.
+//!
+//! Inactivity: once both peers are known, a relay on which no packet was forwarded in
+//! either direction for the timeout reports it once (and again after traffic resumed and
+//! stopped anew); it keeps running until closed.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use media::{Channel, Forward, Leg, Relay, RelayPeer};
 use tokio::net::UdpSocket;
@@ -41,11 +46,21 @@ fn tokio_sockets(a: &Lease, b: &Lease) -> std::io::Result<Sockets> {
     })
 }
 
+/// The inactivity timeout and what to do when it expires.
+pub(crate) struct Watch {
+    pub inactivity: Option<Duration>,
+    pub on_inactive: Box<dyn Fn() + Send>,
+}
+
+fn known(p: &RelayPeer) -> bool {
+    p.rtp.port() != 0
+}
+
 /// Runs until `Close` or until the handle is dropped; the leases go back to the pool then.
 pub(crate) async fn run(
     a: Lease,
     b: Lease,
-    peer_a: Peer,
+    watch: Watch,
     mut cmds: mpsc::UnboundedReceiver<RelayCmd>,
 ) {
     let s = match tokio_sockets(&a, &b) {
@@ -60,10 +75,25 @@ pub(crate) async fn run(
         rtcp: None,
         latching: media::Latching::Strict,
     };
-    let mut relay = Relay::new(Instant::now(), relay_peer(peer_a), unknown);
+    let mut relay = Relay::new(Instant::now(), unknown, unknown);
+    let mut peers = [unknown, unknown];
+    // Inactivity is counted from here (both peers known, or the last peer change).
+    let mut since: Option<Instant> = None;
+    let mut reported = false;
     let mut bufs = [[0u8; 2048]; 4];
     let [b0, b1, b2, b3] = &mut bufs;
     loop {
+        let due = match (watch.inactivity, since) {
+            (Some(t), Some(since)) if !reported => {
+                let last = [Leg::A, Leg::B]
+                    .into_iter()
+                    .filter_map(|l| relay.last_activity(l))
+                    .fold(since, Instant::max);
+                Some(last + t)
+            }
+            _ => None,
+        };
+        let sleep_to = due.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         let (leg, ch, r, buf): (Leg, Channel, std::io::Result<(usize, SocketAddr)>, &[u8]) = tokio::select! {
             r = s.a_rtp.recv_from(b0) => (Leg::A, Channel::Rtp, r, &b0[..]),
             r = s.a_rtcp.recv_from(b1) => (Leg::A, Channel::Rtcp, r, &b1[..]),
@@ -71,12 +101,28 @@ pub(crate) async fn run(
             r = s.b_rtcp.recv_from(b3) => (Leg::B, Channel::Rtcp, r, &b3[..]),
             cmd = cmds.recv() => {
                 match cmd {
-                    Some(RelayCmd::Answer(p)) => {
-                        relay.set_peer(Instant::now(), Leg::B, relay_peer(p));
+                    Some(RelayCmd::Peer(leg, p)) => {
+                        let now = Instant::now();
+                        let p = relay_peer(p);
+                        relay.set_peer(now, leg, p);
+                        match leg {
+                            Leg::A => peers[0] = p,
+                            Leg::B => peers[1] = p,
+                        }
+                        if peers.iter().all(known) {
+                            since = Some(now);
+                            reported = false;
+                        }
                         continue;
                     }
                     Some(RelayCmd::Close) | None => break,
                 }
+            }
+            _ = tokio::time::sleep_until(sleep_to.into()), if due.is_some() => {
+                debug!("relay inactive");
+                reported = true;
+                (watch.on_inactive)();
+                continue;
             }
         };
         let Ok((n, from)) = r else { continue };
@@ -90,6 +136,7 @@ pub(crate) async fn run(
                     (Leg::B, Channel::Rtcp) => &s.b_rtcp,
                 };
                 let _ = out.try_send_to(packet, to);
+                reported = false;
             }
             Forward::Drop(reason) => trace!(?reason, peer = %from, "relay dropped a packet"),
         }
