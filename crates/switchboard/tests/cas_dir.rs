@@ -368,8 +368,7 @@ fn presence_follows_registrations_live() {
     let r = bob_presence(&mut alice, "available", true);
     assert_eq!(r["contacts"][0]["user"], "bob@example.test");
     assert_eq!(
-        r["contacts"][0]["presence"]["classes"]["voice"],
-        "available",
+        r["contacts"][0]["presence"]["classes"]["voice"], "available",
         "{r}"
     );
 
