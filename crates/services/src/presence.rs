@@ -172,8 +172,29 @@ impl Presence {
         });
     }
 
-    /// May `watcher` see `presentity` (both `user@domain` or SIP URIs)?
+    /// May `watcher` see `presentity` (both `user@domain` or SIP URIs)? For subscribers (the
+    /// SIP face): the pair is remembered, so a later change of the presentity's visibility or
+    /// same-domain policy is announced to this watcher (`PresenceAuthChanged`). Lookups that
+    /// only show presence use [`Presence::may_see`].
     pub fn authorize(&self, watcher: &str, presentity: &str) -> Authz {
+        let (w, p) = (table::key(watcher), table::key(presentity));
+        let mut t = self.lock();
+        let authz = auth::decide(
+            t.rules.get(&p),
+            self.inner.config.same_domain_default,
+            &w,
+            &p,
+        );
+        // Remembered so a later change of the presentity's rules reaches this watcher.
+        let askers = t.askers.entry(p).or_default();
+        if !askers.contains(&w) {
+            askers.insert(w);
+        }
+        authz
+    }
+
+    /// May `watcher` see `presentity`, without remembering that it asked.
+    pub fn may_see(&self, watcher: &str, presentity: &str) -> Authz {
         let (w, p) = (table::key(watcher), table::key(presentity));
         let t = self.lock();
         auth::decide(

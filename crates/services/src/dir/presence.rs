@@ -39,7 +39,7 @@ pub struct Watchers {
 /// The `presence` object of a directory entry for `watcher`: `{state, classes, mobile, note,
 /// activities}` (state = the most available class), or `{authorized: false}`.
 pub fn presence_value(presence: &Presence, watcher: &str, aor: &str) -> Value {
-    if presence.authorize(watcher, aor) != Authz::Allow {
+    if presence.may_see(watcher, aor) != Authz::Allow {
         return json!({"authorized": false});
     }
     let (version, view) = presence.view(aor);
@@ -148,8 +148,8 @@ pub fn follow(
             let who: Vec<String> = watchers
                 .of(&user)
                 .into_iter()
-                .filter(|w| only.as_ref().is_none_or(|o| o == w || o == "*"))
-                .filter(|w| presence.authorize(w, &user) == Authz::Allow)
+                .filter(|w| only.as_ref().is_none_or(|o| o == w))
+                .filter(|w| presence.may_see(w, &user) == Authz::Allow)
                 .collect();
             if who.is_empty() {
                 continue;

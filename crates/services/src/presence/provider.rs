@@ -237,7 +237,7 @@ impl PresenceTopic {
         wait(done).await?;
         self.presence
             .auth_changed(&me, std::slice::from_ref(&watcher));
-        let authz = self.presence.authorize(&watcher, &me);
+        let authz = self.presence.may_see(&watcher, &me);
         let mut o = Object::new();
         o.insert("watcher".into(), json!(watcher));
         o.insert(
@@ -331,14 +331,16 @@ impl PresenceTopic {
                 let (ack, done) = oneshot::channel();
                 writes.settings(&t, me, Some(ack));
                 acks.push(done);
-                // Everyone may be affected.
+                // Everyone may be affected: CAS followers, SIP watchers (those that asked
+                // `authorize`) and every watcher decided about.
                 touched.extend(
                     t.watchers
                         .get(me)
                         .into_iter()
                         .flat_map(|m| m.keys().cloned()),
                 );
-                touched.push("*".to_owned());
+                touched.extend(t.askers.get(me).into_iter().flatten().cloned());
+                touched.extend(after.watchers.keys().cloned());
             }
         }
         for done in acks {
@@ -382,7 +384,7 @@ impl Presence {
     /// What `watcher` may see of `aor` under `rollup`; an undecided request is listed as
     /// pending on the way.
     pub fn seen_by(&self, watcher: &str, aor: &str, rollup: Rollup) -> Object {
-        match self.authorize(watcher, aor) {
+        match self.may_see(watcher, aor) {
             Authz::Allow => {
                 let (version, view) = self.view(aor);
                 render::json(aor, version, &view, rollup)
@@ -395,8 +397,8 @@ impl Presence {
         }
     }
 
-    /// Decisions about `watchers` of `presentity` changed (`*`: possibly everyone): tell the
-    /// SIP face, and send the current state to CAS followers that may now see it.
+    /// Decisions about `watchers` of `presentity` changed: tell the SIP face, and send the
+    /// current state to CAS followers that may now see it.
     pub(super) fn auth_changed(&self, presentity: &str, watchers: &[String]) {
         for w in watchers {
             self.inner.bus.publish(BusEvent::PresenceAuthChanged {
@@ -408,7 +410,7 @@ impl Presence {
             let t = self.lock();
             t.authorized_watchers(presentity)
                 .into_iter()
-                .filter(|(w, _)| watchers.iter().any(|x| x == w || x == "*"))
+                .filter(|(w, _)| watchers.contains(w))
                 .collect()
         };
         let (version, view) = self.view(presentity);

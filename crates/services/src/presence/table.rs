@@ -116,6 +116,9 @@ pub(super) struct Table {
     pub rules: HashMap<String, Rules>,
     /// Presentity → CAS watchers (`user@domain`) and the rollup each asked for.
     pub watchers: HashMap<String, HashMap<String, Rollup>>,
+    /// Presentity → watchers that asked [`super::Presence::authorize`] (SIP subscribers), so
+    /// a change of visibility or default policy can be announced to each of them.
+    pub askers: HashMap<String, HashSet<String>>,
     /// Watcher → the presentities it watches (to forget them when its last session ends).
     pub watching: HashMap<String, HashSet<String>>,
     /// The server's same-domain default, copied in so decisions need no other state.
@@ -134,6 +137,7 @@ impl Table {
             }),
             rules: HashMap::new(),
             watchers: HashMap::new(),
+            askers: HashMap::new(),
             watching: HashMap::new(),
             same_domain,
             next_version: 0,

@@ -221,3 +221,44 @@ async fn sessions_modes_and_rules_from_the_bus_and_store() {
         Some(&Decision::Pending)
     );
 }
+
+#[tokio::test]
+async fn hiding_reaches_sip_watchers_that_asked() {
+    use crate::provider::{Caller, Outcome, Provider};
+    let (p, store, mut rx) = start(SameDomain::Allow).await;
+    let alice = "alice@example.test";
+    assert_eq!(p.authorize(alice, BOB), Authz::Allow);
+    // A lookup that only shows presence is not remembered.
+    assert_eq!(p.may_see("carol@example.test", BOB), Authz::Allow);
+    let topic = PresenceTopic::new(p.clone(), store);
+    let bob = Caller {
+        user: "bob".into(),
+        domain: "example.test".into(),
+        perms: std::sync::Arc::new(crate::perms::PermSet::new(
+            "user",
+            ["presence.*".to_owned()],
+        )),
+        session: 1,
+    };
+    let req = cas_proto::Request::from_value(serde_json::json!(
+        {"topic": "presence", "message": "rules", "visible": false}
+    ))
+    .unwrap();
+    let Outcome::Done(r) = topic.handle(&bob, &req).await.unwrap() else {
+        panic!("rules answers at once");
+    };
+    assert_eq!(r["visible"], false);
+    assert_eq!(p.authorize(alice, BOB), Authz::Deny);
+    let mut told = Vec::new();
+    while let Ok(ev) = rx.try_recv() {
+        if let BusEvent::PresenceAuthChanged {
+            presentity,
+            watcher,
+        } = ev
+        {
+            assert_eq!(presentity, BOB);
+            told.push(watcher);
+        }
+    }
+    assert_eq!(told, [alice]);
+}
