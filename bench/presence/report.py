@@ -72,7 +72,7 @@ if cas:
     print(f"| CAS: time until the last `presence` event (ms) | {show(cmed('last_ms'), 1)} | n/a | n/a |")
     print(f"| CAS: event latency p50 / p99 (ms) | {show(cmed('p50_ms'), 1)} / "
           f"{show(cmed('p99_ms'), 1)} | n/a | n/a |")
-    print(f"| CAS: server CPU for the fan-out (s) | {show(cmed('server_cpu_s'), 2)} | n/a | n/a |")
+    print(f"| CAS: server CPU for the fan-out (s) | {show(cmed('server_cpu_s'), 3)} | n/a | n/a |")
     print(f"| CAS: events per CPU-second | {show(cmed('events_per_cpu_s'))} | n/a | n/a |")
     missing = sum(int(cas.get(f"r{r}_missing", "0") or 0) for r in range(1, nr + 1))
     print(f"| CAS: events missing over {nr} rounds | {missing} | n/a | n/a |")

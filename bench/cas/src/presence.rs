@@ -7,8 +7,9 @@
 //! presentity's own session sends `presence.set` (status alternating `away`/`available`, note
 //! `round-N`) and the client timestamps every `presence` event whose note names the round:
 //! time until the last event reached its session, latency percentiles, events per server
-//! CPU-second (server CPU from `/proc/<pid>/stat` between the `set` and the last event, and
-//! until the server went idle again). Missing, duplicate and foreign events are counted.
+//! CPU-second (server CPU from `/proc/<pid>/task/*/schedstat` between the `set` and the last
+//! event, and until the server went idle again). Missing, duplicate and foreign events are
+//! counted.
 //! One clock (the client's), loopback only; `key=value` lines on stdout.
 
 use std::sync::Arc;
@@ -34,6 +35,29 @@ struct Shared {
 }
 
 type Ready = oneshot::Sender<Result<(), String>>;
+
+/// CPU seconds of every live thread of `pid`, from `/proc/<pid>/task/*/schedstat`
+/// (nanoseconds; `/proc/<pid>/stat` counts 10 ms ticks, too coarse for one fan-out).
+/// Falls back to `/proc/<pid>/stat` when schedstat is unavailable.
+fn cpu_fine(pid: &str) -> f64 {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return cpu_seconds(pid).unwrap_or(0.0);
+    };
+    let mut ns: u64 = 0;
+    let mut any = false;
+    for e in dir.flatten() {
+        let v = std::fs::read_to_string(e.path().join("schedstat")).ok();
+        if let Some(n) = v.and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok()) {
+            ns += n;
+            any = true;
+        }
+    }
+    if any {
+        ns as f64 / 1e9
+    } else {
+        cpu_seconds(pid).unwrap_or(0.0)
+    }
+}
 
 #[allow(clippy::too_many_arguments)]
 async fn watcher(
@@ -274,7 +298,7 @@ pub async fn run(a: Args) -> Res<()> {
             &format!("r{r}_quiet_before_s"),
             q.map_or("no".into(), |t| format!("{t:.1}")),
         );
-        let cpu0 = cpu_seconds(&pid_s).unwrap_or(0.0);
+        let cpu0 = cpu_fine(&pid_s);
         let status = if r % 2 == 1 { "away" } else { "available" };
         let set = json!({"topic":"presence","message":"set","request_id":format!("set-{r}"),
             "status": status, "note": format!("round-{r}")});
@@ -285,7 +309,7 @@ pub async fn run(a: Args) -> Res<()> {
         while (count.load(Ordering::Relaxed) as usize) < subscribed && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let cpu1 = cpu_seconds(&pid_s).unwrap_or(0.0);
+        let cpu1 = cpu_fine(&pid_s);
         let got = count.load(Ordering::Relaxed) as usize;
         let mut lat: Vec<u64> = shared.arrivals[r]
             .iter()
@@ -295,7 +319,7 @@ pub async fn run(a: Args) -> Res<()> {
             .collect();
         lat.sort_unstable();
         let _ = wait_quiet(&pid_s, 30.0).await;
-        let cpu2 = cpu_seconds(&pid_s).unwrap_or(0.0);
+        let cpu2 = cpu_fine(&pid_s);
         let last_ms = lat.last().map_or(0.0, |&u| u as f64 / 1000.0);
         let cpu = cpu1 - cpu0;
         out(&format!("r{r}_events"), got);
@@ -309,10 +333,10 @@ pub async fn run(a: Args) -> Res<()> {
             &format!("r{r}_p99_ms"),
             format!("{:.1}", percentile(&lat, 99.0) as f64 / 1000.0),
         );
-        out(&format!("r{r}_server_cpu_s"), format!("{cpu:.2}"));
+        out(&format!("r{r}_server_cpu_s"), format!("{cpu:.4}"));
         out(
             &format!("r{r}_server_cpu_until_idle_s"),
-            format!("{:.2}", cpu2 - cpu0),
+            format!("{:.4}", cpu2 - cpu0),
         );
         out(
             &format!("r{r}_events_per_cpu_s"),
