@@ -158,6 +158,8 @@ impl Location {
                     transport: origin.transport.to_owned(),
                     source: origin.source.to_owned(),
                     user_agent: req.header(sip::HeaderName::UserAgent).map(str::to_owned),
+                    // The SIP face knows the feature tags and fills this in.
+                    classes: None,
                 });
             }
         }

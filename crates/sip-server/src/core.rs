@@ -62,8 +62,13 @@ impl Core {
         deps: crate::Deps,
     ) -> Core {
         let mut location = Location::new(cfg.registrar.clone());
+        // [presence] Device classes are stored with the bindings; announced again below.
+        let mut classes = crate::devices::DeviceClasses::default();
+        classes.seed(&bindings);
+        let aors: std::collections::BTreeSet<String> =
+            bindings.iter().map(|b| b.aor.clone()).collect();
         location.load(bindings);
-        Core {
+        let mut core = Core {
             auth: Authenticator::new(cfg.auth.clone()),
             failures: FailureCounter::new(cfg.bans.clone(), bans),
             txn: Endpoint::new(Timers::default()),
@@ -76,11 +81,15 @@ impl Core {
             anchors: crate::anchor::Anchors::default(),
             cas_sessions: std::collections::HashMap::new(),
             subs: crate::subscribe::Subscriptions::default(),
-            classes: crate::devices::DeviceClasses::default(),
+            classes,
             last_overload_warning: None,
             deps,
             cfg,
+        };
+        for aor in aors {
+            core.devices_changed(&aor);
         }
+        core
     }
 
     pub async fn run(
@@ -157,6 +166,7 @@ impl Core {
                     contacts: bindings.len(),
                 });
             self.devices_changed(&aor);
+            let bindings = self.classes.stamp(bindings);
             let _ = self
                 .persist
                 .send(crate::persist::Persist::Bindings { aor, bindings });

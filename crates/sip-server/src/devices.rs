@@ -6,9 +6,11 @@
 //! registers without tags and places voice calls and MESSAGEs. `video` is only ever learned
 //! from a tag. `+sip.instance` and other parameters never affect the classes.
 //!
-//! The classes live beside the location service (keyed by AOR and contact) and are not
-//! persisted: after a restart a binding loaded from the store counts as voice + IM until the
-//! phone refreshes its registration, which carries the tags again.
+//! The classes live beside the location service (keyed by AOR and contact) and are persisted
+//! with each binding (`store::Binding::classes`, written behind like the binding itself): after
+//! a restart they are read back ([`DeviceClasses::seed`]) and every AOR's device set is
+//! announced to the presence service again, so a video phone still gets the video calls.
+//! A binding stored before classes were kept counts as voice + IM until its next REGISTER.
 //!
 //! The presence service hears the device set of an AOR on every binding change
 //! ([`Core::devices_changed`]) under opaque keys (a hash of the instance id or contact), so
@@ -40,6 +42,29 @@ impl Classes {
 
     pub fn with(self, other: Classes) -> Classes {
         Classes(self.0 | other.0)
+    }
+
+    const NAMES: [(Classes, &'static str); 3] = [
+        (Classes::VOICE, "voice"),
+        (Classes::VIDEO, "video"),
+        (Classes::IM, "im"),
+    ];
+
+    /// The stored form: class names, comma-separated (`voice,video`).
+    pub fn to_store(self) -> String {
+        Classes::NAMES
+            .iter()
+            .filter(|(c, _)| self.contains(*c))
+            .map(|(_, n)| *n)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Reads the stored form back; unknown names are ignored.
+    pub fn from_store(s: &str) -> Classes {
+        s.split(',')
+            .filter_map(|n| Classes::NAMES.iter().find(|(_, name)| *name == n.trim()))
+            .fold(Classes::default(), |acc, (c, _)| acc.with(*c))
     }
 }
 
@@ -128,7 +153,31 @@ impl DeviceClasses {
         changed
     }
 
-    /// The classes of a binding (the default when never learned, e.g. after a restart).
+    /// Takes the classes stored with loaded bindings (at start).
+    pub fn seed(&mut self, bindings: &[Binding]) {
+        for b in bindings {
+            if let Some(stored) = &b.classes {
+                self.by_aor
+                    .entry(b.aor.clone())
+                    .or_default()
+                    .insert(b.contact.clone(), Classes::from_store(stored));
+            }
+        }
+    }
+
+    /// The bindings with their classes filled in, to be persisted.
+    pub fn stamp(&self, bindings: Vec<Binding>) -> Vec<Binding> {
+        bindings
+            .into_iter()
+            .map(|mut b| {
+                b.classes = Some(self.of(&b).to_store());
+                b
+            })
+            .collect()
+    }
+
+    /// The classes of a binding (the default when never learned, e.g. stored before classes
+    /// were kept).
     pub fn of(&self, b: &Binding) -> Classes {
         self.by_aor
             .get(&b.aor)
@@ -223,6 +272,16 @@ mod tests {
             Classes::DEFAULT
         );
         assert_eq!(cls("<sip:a@h>;methods=\"INVITE,BYE\""), Classes::VOICE);
+    }
+
+    #[test]
+    fn stored_form_round_trips() {
+        let all = Classes::VOICE.with(Classes::VIDEO).with(Classes::IM);
+        for c in [Classes::DEFAULT, Classes::VIDEO, all, Classes::default()] {
+            assert_eq!(Classes::from_store(&c.to_store()), c);
+        }
+        assert_eq!(all.to_store(), "voice,video,im");
+        assert_eq!(Classes::from_store("video, fax,,"), Classes::VIDEO);
     }
 
     #[test]

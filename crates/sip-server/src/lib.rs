@@ -56,6 +56,9 @@ pub struct SipConfig {
     pub max_call_duration: Duration,
     /// How often the user directory is re-read from the store.
     pub directory_refresh: Duration,
+    /// Shortest and longest SUBSCRIBE duration granted (`[presence] subscribe_min_expires`,
+    /// `subscribe_max_expires`).
+    pub subscribe_expires: (u32, u32),
 }
 
 #[derive(Debug, thiserror::Error)]

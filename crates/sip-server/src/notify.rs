@@ -9,7 +9,8 @@
 //!   `481` and the other dialog- or usage-destroying answers of RFC 5057 §5.1 remove it
 //!   (§4.2.2: the watcher has forgotten the dialog). A timeout, 408, 5xx and other failures
 //!   keep it and retry with exponential backoff (1 s doubling to 64 s, at most 6 retries, or
-//!   the response's `Retry-After`), each retry carrying the state current *at that moment*.
+//!   the response's `Retry-After` but never sooner than 1 s), each retry carrying the state
+//!   current *at that moment*.
 //!   When the retries are spent the subscription still lives until its expiry and the next
 //!   change tries again. So a watcher's lamp is right again after a transient failure,
 //!   instead of staying stale until its next refresh.
@@ -198,10 +199,13 @@ impl Core {
             NotifyOutcome::Response { retry_after, .. } => retry_after,
             NotifyOutcome::Timeout => None,
         };
-        // Retries spent: the next change (or the expiry) sends again.
-        let Some(delay) = retry_after.or_else(|| RETRY.next_delay(sub.failures)) else {
+        // Retries spent: the next change (or the expiry) sends again. A `Retry-After` picks
+        // the delay but counts as an attempt and is never below the first backoff, so a
+        // watcher answering `503 Retry-After: 0` forever cannot make us loop.
+        let Some(backoff) = RETRY.next_delay(sub.failures) else {
             return;
         };
+        let delay = retry_after.map_or(backoff, |ra| ra.max(RETRY.initial));
         let at = Instant::now() + delay.min(Duration::from_secs(3600));
         // Past the expiry, the expiry's final NOTIFY is the next one.
         if at < sub.expires_at {

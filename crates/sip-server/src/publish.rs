@@ -74,6 +74,7 @@ impl Core {
             }
         }
         let Some(uri) = msg.uri().and_then(|u| u.as_sip().cloned()) else {
+            self.respond(txn, &msg, 416, "Unsupported URI Scheme", &[]);
             return;
         };
         let Some(pdomain) = self.dir.local_domain(uri.host_text).map(str::to_owned) else {
@@ -83,6 +84,10 @@ impl Core {
         let presentity = aor_key(&uri.user_unescaped().unwrap_or_default(), &pdomain);
         if presentity != publisher {
             self.respond(txn, &msg, 403, "Publisher Is Not the Presentity", &[]);
+            return;
+        }
+        if crate::subscribe::bad_expires(&msg) {
+            self.respond(txn, &msg, 400, "Invalid Expires", &[]);
             return;
         }
         let expires = match publish_expires(msg.expires()) {

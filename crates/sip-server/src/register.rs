@@ -54,7 +54,7 @@ impl Core {
                     }
                     let _ = self.persist.send(Persist::Bindings {
                         aor: aor.clone(),
-                        bindings: bindings.clone(),
+                        bindings: self.classes.stamp(bindings.clone()),
                     });
                 }
                 let mut rows: Vec<(&str, String)> = bindings

@@ -10,9 +10,10 @@
 //!   `application/simple-message-summary`, RFC 3856 §6.7, RFC 3842 §5.1); an `Accept` that
 //!   excludes it gets `406` (§4.2.1.1).
 //! - Expires: missing means 3600 s (RFC 3856 §6.4, RFC 3842 §5.1); below the minimum gets
-//!   `423` + `Min-Expires`; above the maximum is shortened. The bounds are the registrar's
-//!   (`[registrar] min_expires`/`max_expires`). `Expires: 0` is a fetch (initial) or an
-//!   unsubscribe (in dialog): one final NOTIFY `terminated;reason=timeout` with the state.
+//!   `423` + `Min-Expires`; above the maximum is shortened. The bounds are `[presence]
+//!   subscribe_min_expires`/`subscribe_max_expires` (60 s and 3600 s by default).
+//!   `Expires: 0` is a fetch (initial) or an unsubscribe (in dialog): one final NOTIFY
+//!   `terminated;reason=timeout` with the state.
 //! - Authorization (presence only; `message-summary` is for the mailbox owner alone, 403
 //!   otherwise): `Allow` → `200` and an `active` NOTIFY with the document; `Pending` → `202`
 //!   and a `pending` NOTIFY **without any state**; `Deny` is answered exactly like `Pending`
@@ -84,6 +85,9 @@ pub struct EventHeader {
     pub package: Option<Package>,
     pub id: Option<String>,
     pub rollup: Option<Rollup>,
+    /// An `id` that is no token (or longer than 64): it would be echoed into every NOTIFY's
+    /// `Event`, so such a request is refused (400) rather than trusted.
+    pub bad_id: bool,
 }
 
 impl EventHeader {
@@ -93,11 +97,15 @@ impl EventHeader {
         let package = Package::parse(parts.next().unwrap_or_default());
         let mut id = None;
         let mut rollup = None;
+        let mut bad_id = false;
         for p in parts {
             let (k, val) = p.split_once('=').unwrap_or((p, ""));
             let k = k.trim();
             if k.eq_ignore_ascii_case("id") {
-                id = Some(val.trim().to_owned()).filter(|s| !s.is_empty() && s.len() <= 64);
+                let val = val.trim();
+                bad_id |=
+                    val.is_empty() || val.len() > 64 || !val.bytes().all(sip::scan::is_token_char);
+                id = Some(val.to_owned()).filter(|_| !bad_id);
             } else if k.eq_ignore_ascii_case("rollup") {
                 rollup = Rollup::parse(val);
             }
@@ -106,6 +114,7 @@ impl EventHeader {
             package,
             id,
             rollup,
+            bad_id,
         })
     }
 }
@@ -290,11 +299,18 @@ fn accepts(msg: &Message, ct: &str) -> bool {
         })
 }
 
+/// True when the request has an `Expires` that is not delta-seconds (RFC 3261 §20.19): it is
+/// refused (400) instead of being taken as "no Expires".
+pub fn bad_expires(msg: &Message) -> bool {
+    msg.header(HeaderName::Expires).is_some() && msg.expires().is_none()
+}
+
 impl Core {
-    /// The (min, max) subscription and publication durations.
+    /// The (min, max) subscription durations (`[presence] subscribe_min_expires`,
+    /// `subscribe_max_expires`).
     pub fn event_bounds(&self) -> (u32, u32) {
-        let r = &self.cfg.registrar;
-        (r.min_expires, r.max_expires.max(r.min_expires))
+        let (min, max) = self.cfg.subscribe_expires;
+        (min, max.max(min))
     }
 
     /// Checks a requested Expires; `Err(min)` means 423 with that Min-Expires.
@@ -321,7 +337,16 @@ impl Core {
             self.bad_event(txn, &msg);
             return;
         };
+        if ev.bad_id {
+            self.respond(txn, &msg, 400, "Invalid Event id", &[]);
+            return;
+        }
+        if bad_expires(&msg) {
+            self.respond(txn, &msg, 400, "Invalid Expires", &[]);
+            return;
+        }
         let Some(uri) = msg.uri().and_then(|u| u.as_sip().cloned()) else {
+            self.respond(txn, &msg, 416, "Unsupported URI Scheme", &[]);
             return;
         };
         let Some(pdomain) = self.dir.local_domain(uri.host_text).map(str::to_owned) else {
@@ -461,8 +486,23 @@ impl Core {
         let package = sub.package;
         let pending = sub.state == State::Pending;
         let tag = sub.dialog.local_tag.clone();
-        if EventHeader::of(msg).and_then(|e| e.package) != Some(package) {
+        let event_id = sub.event_id.clone();
+        let Some(ev) = EventHeader::of(msg).filter(|e| e.package == Some(package)) else {
             self.bad_event(txn, msg);
+            return true;
+        };
+        if ev.bad_id {
+            self.respond(txn, msg, 400, "Invalid Event id", &[]);
+            return true;
+        }
+        if ev.id != event_id {
+            // Another `id` in this dialog would be a second subscription sharing the dialog
+            // (RFC 6665 §4.5.2); we keep one per dialog, so that one does not exist.
+            self.respond(txn, msg, 481, "Subscription Does Not Exist", &[]);
+            return true;
+        }
+        if bad_expires(msg) {
+            self.respond(txn, msg, 400, "Invalid Expires", &[]);
             return true;
         }
         let granted = match self.grant_expires(msg.expires()) {

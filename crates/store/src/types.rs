@@ -25,6 +25,9 @@ pub struct Binding {
     /// `"ip:port"` the REGISTER came from.
     pub source: String,
     pub user_agent: Option<String>,
+    /// The service classes the device declared (`voice`, `video`, `im`, comma-separated), as
+    /// the SIP face learned them from its REGISTER; `None` when unknown.
+    pub classes: Option<String>,
 }
 
 /// One finished call, for call history.

@@ -14,6 +14,7 @@ fn binding(aor: &str, contact: &str, expires_at: i64) -> Binding {
         transport: "udp".to_owned(),
         source: "192.0.2.7:5062".to_owned(),
         user_agent: None,
+        classes: None,
     }
 }
 
@@ -45,6 +46,7 @@ async fn save_replaces_and_load_filters_expired() {
         instance: None,
         user_agent: Some("phone/1.0".to_owned()),
         transport: "tcp".to_owned(),
+        classes: Some("voice,video".to_owned()),
         ..binding(ALICE, "sip:alice@192.0.2.8:5060;transport=tcp", 2_000)
     };
     store

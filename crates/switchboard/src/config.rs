@@ -308,6 +308,7 @@ impl Config {
             );
         }
         problems.extend(self.voicemail.problems());
+        problems.extend(presence::problems(&self.presence));
         problems
     }
 

@@ -48,6 +48,10 @@ pub fn sip_config(config: &Config) -> SipConfig {
         ring_timeout: secs(config.calls.ring_timeout),
         max_call_duration: secs(config.calls.max_call_duration),
         directory_refresh: Duration::from_secs(2),
+        subscribe_expires: (
+            config.presence.subscribe_min_expires,
+            config.presence.subscribe_max_expires,
+        ),
     }
 }
 

@@ -16,7 +16,7 @@ use common::{DOMAIN, Request, SILENCE, Server, ServerOpts, Ua, WAIT, Wire, sdp, 
 use sip::{HeaderName, Message};
 
 /// Short minimum so that expiry can be watched in a test.
-const CONFIG: &str = "[registrar]\nmin_expires = 2\n";
+const CONFIG: &str = "[presence]\nsubscribe_min_expires = 2\nsubscribe_max_expires = 1000\n";
 
 fn start() -> Server {
     Server::start(ServerOpts::config(CONFIG))
@@ -746,7 +746,7 @@ fn options_lists_the_event_packages() {
 #[test]
 fn unauthorised_watcher_gets_pending_without_state() {
     let srv = Server::start(ServerOpts::config(
-        "[registrar]\nmin_expires = 2\n[presence]\nsame_domain_default = \"pending\"\n",
+        "[presence]\nsubscribe_min_expires = 2\nsame_domain_default = \"pending\"\n",
     ));
     let mut bob = Ua::new(&srv, "bob");
     register(&mut bob, "");
@@ -779,4 +779,207 @@ fn unauthorised_watcher_gets_pending_without_state() {
     let (resp, n, _) = subscribe(&mut own, "bob", "presence", 0);
     assert_eq!(resp.status(), Some(200));
     assert!(body(&n).contains("busy"));
+}
+
+/// Device classes survive a restart: they are stored with the bindings and announced to the
+/// presence service again, so a video INVITE still rings only the video phone and watchers
+/// still see video available, before either phone registers again.
+#[test]
+fn device_classes_survive_a_restart() {
+    let mut srv = start();
+    let mut desk = Ua::on_wire(&srv, "bob", Wire::udp());
+    let mut video = Ua::on_wire(&srv, "bob", Wire::udp());
+    register(&mut desk, ";audio");
+    register(&mut video, ";audio;video");
+    srv.restart();
+    desk.server = srv.addr;
+    video.server = srv.addr;
+
+    let mut alice = Ua::new(&srv, "alice");
+    let (_, n, _) = subscribe(&mut alice, "bob", "presence", 0);
+    let doc = body(&n);
+    assert!(tuple(&doc, "video").contains("available"), "{doc}");
+
+    alice.new_call();
+    let uri = format!("sip:bob@{DOMAIN}");
+    let contact = format!("<{}>", alice.contact_uri());
+    let inv = alice
+        .request("INVITE", &uri, &format!("<{uri}>"))
+        .header("Contact", &contact)
+        .sdp(&video_sdp(40000));
+    let inv = alice.send_authenticated(&inv, None);
+    let v = video
+        .recv_where(WAIT, |m| is_request(m, "INVITE"))
+        .expect("the video device rings after the restart");
+    assert!(
+        desk.recv_where(SILENCE, |m| is_request(m, "INVITE"))
+            .is_none(),
+        "the voice-only desk phone must not ring for a video call"
+    );
+    video.reply(&v, 486, "Busy Here", "v", &[], None);
+    alice.final_response(&inv, WAIT).expect("final answer");
+}
+
+/// The final status of `req`, answering a digest challenge if one comes (malformed requests
+/// may be refused before authentication).
+fn status_maybe_challenged(ua: &mut Ua, req: &Request) -> u16 {
+    let first = ua.transact(req);
+    let code = first.status().unwrap();
+    if code != 407 {
+        return code;
+    }
+    let r = ua.authorize(req, &common::challenges(&first), code, None);
+    ua.send(&r);
+    ua.final_response(&r, WAIT).unwrap().status().unwrap()
+}
+
+/// Hostile or odd input never breaks the notifier (RFC 6665, RFC 3903): huge and malformed
+/// `Expires`, odd `Event` parameters, a non-SIP Request-URI, a foreign `id` in the dialog,
+/// garbage `SIP-If-Match`, and watchers answering NOTIFYs with `503 Retry-After: 0` (no
+/// retry storm) or odd statuses; the subscription lives on and the server keeps answering.
+#[test]
+fn hostile_subscribe_publish_and_notify_answers() {
+    let srv = start();
+    let mut bob = Ua::new(&srv, "bob");
+    register(&mut bob, "");
+    let mut alice = Ua::new(&srv, "alice");
+
+    // A huge Expires is taken as 2^32-1 (RFC 3261 §20.19) and shortened to the maximum.
+    let (resp, n, _) = subscribe(&mut alice, "bob", "presence", 0);
+    assert_eq!(resp.status(), Some(200));
+    assert_eq!(sub_state(&n), "terminated;reason=timeout");
+    // (Its own socket, so that its NOTIFYs do not mix with the ones checked below.)
+    let mut big = Ua::new(&srv, "alice");
+    let mut req = subscribe_req(&mut big, "bob", "presence", 1);
+    for (n, v) in &mut req.headers {
+        if n == "Expires" {
+            "999999999999999999999".clone_into(v);
+        }
+    }
+    let resp = big.authenticated(&req, None);
+    assert_eq!(resp.status(), Some(200));
+    assert_eq!(resp.expires(), Some(1000), "subscribe_max_expires applies");
+    let n = notify(&mut big, 200);
+    assert_eq!(sub_state(&n), "active;expires=1000");
+
+    // Malformed Expires, a non-token id, a template package, a tel: Request-URI.
+    let odd = |alice: &mut Ua, event: &str, expires: &str, uri: Option<&str>| -> u16 {
+        alice.new_call();
+        let mut req = subscribe_req(alice, "bob", event, 600);
+        for (n, v) in &mut req.headers {
+            if n == "Expires" {
+                expires.clone_into(v);
+            }
+        }
+        if let Some(u) = uri {
+            u.clone_into(&mut req.uri);
+        }
+        status_maybe_challenged(alice, &req)
+    };
+    assert_eq!(odd(&mut alice, "presence", "-5", None), 400);
+    assert_eq!(odd(&mut alice, "presence", "12abc", None), 400);
+    assert_eq!(odd(&mut alice, "presence;id=\"a b\"", "600", None), 400);
+    assert_eq!(odd(&mut alice, "presence;id=", "600", None), 400);
+    assert_eq!(odd(&mut alice, "presence.winfo", "600", None), 489);
+    assert_eq!(
+        odd(&mut alice, "presence", "600", Some("tel:+15551234")),
+        416
+    );
+
+    // Unknown parameters and an unknown rollup are ignored (compound); the id is echoed.
+    let (resp, n, d) = subscribe(
+        &mut alice,
+        "bob",
+        "presence;rollup=bogus;foo;=;id=ok-1",
+        600,
+    );
+    assert_eq!(resp.status(), Some(200));
+    assert_eq!(n.header_named("Event"), Some("presence;id=ok-1"));
+    assert!(body(&n).contains("<tuple id=\"voice\""));
+    // In the dialog: another id names no subscription here; another package is 489.
+    assert_eq!(
+        resubscribe(&mut alice, &d, "presence;id=other", 600).status(),
+        Some(481)
+    );
+    assert_eq!(
+        resubscribe(&mut alice, &d, "message-summary;id=ok-1", 600).status(),
+        Some(489)
+    );
+    assert_eq!(
+        resubscribe(&mut alice, &d, "presence;id=ok-1", 600).status(),
+        Some(200)
+    );
+    notify(&mut alice, 200);
+
+    // PUBLISH: garbage SIP-If-Match is 412 and changes nothing; a malformed Expires is 400;
+    // a huge one is shortened to 3600.
+    let long = format!("\"<>{}", "x;".repeat(2000));
+    assert_eq!(
+        publish(&mut bob, None, Some(&long), 120).status(),
+        Some(412)
+    );
+    // A control character makes the request unparsable: refused before anything else.
+    bob.new_call();
+    let aor = bob.aor();
+    let r = bob
+        .request("PUBLISH", &aor, &format!("<{aor}>"))
+        .header("Event", "presence")
+        .header("SIP-If-Match", "abc\u{7f}def");
+    assert_eq!(status_maybe_challenged(&mut bob, &r), 400);
+    let doc = pidf("bob", "open", Some("busy"));
+    assert_eq!(
+        publish(&mut bob, Some(&doc), Some("nonsense"), 120).status(),
+        Some(412)
+    );
+    assert!(
+        alice
+            .recv_where(SILENCE, |m| is_request(m, "NOTIFY"))
+            .is_none(),
+        "a refused PUBLISH must not change the state"
+    );
+    bob.new_call();
+    let aor = bob.aor();
+    let mut r = bob
+        .request("PUBLISH", &aor, &format!("<{aor}>"))
+        .header("Event", "presence")
+        .header("Expires", "soon");
+    r.content_type = Some("application/pidf+xml".into());
+    r.body = doc.clone().into_bytes();
+    assert_eq!(status_maybe_challenged(&mut bob, &r), 400);
+    let r = publish(&mut bob, Some(&doc), None, u32::MAX);
+    assert_eq!(r.status(), Some(200));
+    assert_eq!(r.expires(), Some(3600));
+    let e = etag_of(&r);
+
+    // The watcher answers 503 Retry-After: 0: the retry waits at least the first backoff.
+    let n = alice
+        .recv_where(WAIT, |m| is_request(m, "NOTIFY"))
+        .expect("NOTIFY for busy");
+    alice.reply(&n, 503, "Overloaded", "x", &[("Retry-After", "0")], None);
+    let t = Instant::now();
+    let n = alice
+        .recv_where(WAIT, |m| is_request(m, "NOTIFY"))
+        .expect("the retry");
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "retried after {:?}",
+        t.elapsed()
+    );
+    // Then an odd answer: an unknown 2xx with a garbage Retry-After still counts as success.
+    alice.reply(
+        &n,
+        299,
+        "Whatever",
+        "x",
+        &[("Retry-After", "yesterday")],
+        None,
+    );
+    publish(&mut bob, Some(&pidf("bob", "closed", None)), Some(&e), 120);
+    let n = notify(&mut alice, 200);
+    assert!(sub_state(&n).starts_with("active"), "{}", sub_state(&n));
+    assert!(tuple(&body(&n), "voice").contains("closed"), "{}", body(&n));
+
+    // Still serving.
+    let o = common::options(&mut alice);
+    assert_eq!(alice.transact(&o).status(), Some(200));
 }

@@ -14,6 +14,7 @@ type BindingRow = (
     String,
     String,
     Option<String>,
+    Option<String>,
 );
 
 impl Db {
@@ -40,10 +41,10 @@ impl Db {
             .flat_map(|(aor, bs)| bs.iter().map(move |b| (aor.as_str(), b)))
             .collect();
         for chunk in rows.chunks(500) {
-            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
             let sql = format!(
                 "INSERT INTO bindings (aor, contact, expires_at, q, call_id, cseq, instance,
-                                       transport, source, user_agent) VALUES {values}"
+                                       transport, source, user_agent, classes) VALUES {values}"
             );
             let mut q = sqlx::query(&sql);
             for (aor, b) in chunk {
@@ -57,7 +58,8 @@ impl Db {
                     .bind(&b.instance)
                     .bind(&b.transport)
                     .bind(&b.source)
-                    .bind(&b.user_agent);
+                    .bind(&b.user_agent)
+                    .bind(&b.classes);
             }
             q.execute(&mut *tx).await?;
         }
@@ -76,7 +78,7 @@ impl Db {
             .await?;
         let rows: Vec<BindingRow> = sqlx::query_as(
             "SELECT aor, contact, expires_at, q, call_id, cseq, instance, transport, source,
-                    user_agent
+                    user_agent, classes
              FROM bindings WHERE expires_at > ? ORDER BY aor, id",
         )
         .bind(now_unix)
@@ -87,7 +89,19 @@ impl Db {
 }
 
 fn binding(row: BindingRow) -> Result<Binding> {
-    let (aor, contact, expires_at, q, call_id, cseq, instance, transport, source, user_agent) = row;
+    let (
+        aor,
+        contact,
+        expires_at,
+        q,
+        call_id,
+        cseq,
+        instance,
+        transport,
+        source,
+        user_agent,
+        classes,
+    ) = row;
     Ok(Binding {
         aor,
         contact,
@@ -100,5 +114,6 @@ fn binding(row: BindingRow) -> Result<Binding> {
         transport,
         source,
         user_agent,
+        classes,
     })
 }

@@ -32,6 +32,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../../migrations/sqlite/0008_presence.sql")),
     (9, include_str!("../../migrations/sqlite/0009_voicemail.sql")),
     (10, include_str!("../../migrations/sqlite/0010_mwi.sql")),
+    (
+        11,
+        include_str!("../../migrations/sqlite/0011_binding_classes.sql"),
+    ),
 ];
 
 pub(super) async fn run(pool: &SqlitePool) -> Result<()> {

@@ -14,10 +14,24 @@ pub enum SameDomainDefault {
     Pending,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PresenceSection {
     pub same_domain_default: SameDomainDefault,
+    /// Shortest SIP subscription (`SUBSCRIBE` Expires) granted; shorter gets 423.
+    pub subscribe_min_expires: u32,
+    /// Longest SIP subscription granted; longer requests are shortened.
+    pub subscribe_max_expires: u32,
+}
+
+impl Default for PresenceSection {
+    fn default() -> Self {
+        PresenceSection {
+            same_domain_default: SameDomainDefault::default(),
+            subscribe_min_expires: 60,
+            subscribe_max_expires: 3600,
+        }
+    }
 }
 
 impl PresenceSection {
@@ -31,6 +45,29 @@ impl PresenceSection {
             },
         }
     }
+}
+
+/// The subscription bounds' problems: both positive, min ≤ max.
+pub(super) fn problems(p: &PresenceSection) -> Vec<super::ConfigProblem> {
+    let mut out = Vec::new();
+    for (key, v) in [
+        ("presence.subscribe_min_expires", p.subscribe_min_expires),
+        ("presence.subscribe_max_expires", p.subscribe_max_expires),
+    ] {
+        if v == 0 {
+            out.push(super::ConfigProblem::new(key, "must be greater than 0"));
+        }
+    }
+    if p.subscribe_min_expires > p.subscribe_max_expires {
+        out.push(super::ConfigProblem::new(
+            "presence.subscribe_min_expires",
+            format!(
+                "{} is greater than subscribe_max_expires ({})",
+                p.subscribe_min_expires, p.subscribe_max_expires
+            ),
+        ));
+    }
+    out
 }
 
 /// Schema check of `presence.same_domain_default`.

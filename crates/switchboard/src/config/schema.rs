@@ -83,10 +83,14 @@ const SCHEMA: &[(&str, &[(&str, Kind)])] = &[
     ),
     (
         "presence",
-        &[(
-            "same_domain_default",
-            Kind::Parsed(super::presence::same_domain_default),
-        )],
+        &[
+            (
+                "same_domain_default",
+                Kind::Parsed(super::presence::same_domain_default),
+            ),
+            ("subscribe_min_expires", U32),
+            ("subscribe_max_expires", U32),
+        ],
     ),
     (
         "media",
