@@ -248,6 +248,23 @@ fn status_note_rollups_and_sessions() {
     assert_eq!(r["status"], "auto");
     assert_eq!(r["classes"]["im"], "available");
     assert_eq!(r["note"], Value::Null);
+
+    // The call handling mode speaks too: in a meeting, busy with the activity `meeting`.
+    ok(
+        &mut seen,
+        bob.call("config", "set", json!({"mode": "meeting"})),
+    );
+    let p = get_until(&mut seen, &mut bob, "bob", "compound", |p| {
+        p["classes"]["im"] == "busy"
+    });
+    assert_eq!(p["activities"], json!(["meeting"]), "{p}");
+    ok(
+        &mut seen,
+        bob.call("config", "set", json!({"mode": "available"})),
+    );
+    get_until(&mut seen, &mut bob, "bob", "compound", |p| {
+        p["classes"]["im"] == "available" && p["activities"] == json!([])
+    });
     seen.assert_private();
 }
 
