@@ -219,15 +219,16 @@ impl Presence {
                     .or_default()
                     .watchers
                     .insert(w.clone(), Decision::Pending);
+                // Queued under the lock: a decision made right after is stored after this.
+                self.inner
+                    .writes
+                    .decision(&p, &w, Some(Decision::Pending), None);
                 true
             } else {
                 false
             }
         };
         if listed {
-            self.inner
-                .writes
-                .decision(&p, &w, Some(Decision::Pending), None);
             provider::tell_pending(&self.inner.bus, &p, &w);
         }
     }
