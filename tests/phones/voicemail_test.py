@@ -76,6 +76,8 @@ def main() -> int:
     ap.add_argument("args", nargs=8)
     ap.add_argument("--workdir")
     ap.add_argument("--greeting", type=float, default=9.0, help="seconds of silence before the tone")
+    ap.add_argument("--tone", type=float, default=3.0, help="seconds of tone (the message)")
+    ap.add_argument("--listen", type=float, default=12.0, help="seconds B listens after pressing 1")
     ap.add_argument("--deadline", type=float, default=60.0)
     o = ap.parse_args()
     host, port, domain, ua, pa, ub, pb, pin = o.args
@@ -84,7 +86,7 @@ def main() -> int:
     work = Path(o.workdir) if o.workdir else Path(tempfile.mkdtemp(prefix="vm-test-"))
     work.mkdir(parents=True, exist_ok=True)
     msg = work / "message.wav"
-    write_message_wav(msg, o.greeting, 3.0)
+    write_message_wav(msg, o.greeting, o.tone)
     a = Phone("A", ua, pa, domain, host, port, "udp", work / "A", wav=msg)
     b = Phone("B", ub, pb, domain, host, port, "udp", work / "B", sine_hz=880)
     checks: dict[str, bool] = {}
@@ -119,7 +121,7 @@ def main() -> int:
         b.send_dtmf(pin + "#")
         time.sleep(1.5)
         b.send_dtmf("1")
-        time.sleep(12.0)
+        time.sleep(o.listen)
         b.send_dtmf("7")
         time.sleep(2.0)
         b.hangup()

@@ -678,6 +678,15 @@ impl Core {
         let Some((id, side)) = self.dialog_of(&msg) else {
             return;
         };
+        // An anchored call's answer in the ACK points at the engine (anchor.rs).
+        let anchored = body_of(&msg).and_then(|(ct, b)| {
+            self.anchors
+                .rewrite(self.deps.media.as_ref(), id, side, ct, b)
+        });
+        let body = match &anchored {
+            Some(sdp) => Some(("application/sdp", sdp.as_bytes())),
+            None => body_of(&msg),
+        };
         let Some(call) = self.calls.calls.get_mut(&id) else {
             return;
         };
@@ -692,7 +701,7 @@ impl Core {
             let local = self
                 .transports
                 .local_addr(target.transport, target.addr.ip());
-            let ack = leg.dialog.ack(cseq, local, body_of(&msg));
+            let ack = leg.dialog.ack(cseq, local, body);
             leg.ack = Some(ack.clone());
             self.input(Input::SendStateless { target, bytes: ack });
             return;
@@ -700,7 +709,7 @@ impl Core {
         // ACK for a relayed re-INVITE 2xx.
         if let Some((to, cseq)) = call.pending_ack.take() {
             if to != side {
-                let body = body_of(&msg).map(|(c, b)| (c.to_owned(), b.to_vec()));
+                let body = body.map(|(c, b)| (c.to_owned(), b.to_vec()));
                 if let Some(d) = dialog_mut(call, to) {
                     let target = d.target;
                     let local = self
@@ -767,7 +776,16 @@ impl Core {
             };
             self.call_presence(id, Some(activity));
         }
-        // Anything else (re-INVITE, UPDATE, INFO, MESSAGE, NOTIFY, REFER) goes to the other leg.
+        // Anything else (re-INVITE, UPDATE, INFO, MESSAGE, NOTIFY, REFER) goes to the other leg;
+        // an anchored call's new description points at the engine (anchor.rs).
+        let anchored = body_of(&msg).and_then(|(ct, b)| {
+            self.anchors
+                .rewrite(self.deps.media.as_ref(), id, side, ct, b)
+        });
+        let body = match &anchored {
+            Some(sdp) => Some(("application/sdp", sdp.as_bytes())),
+            None => body_of(&msg),
+        };
         let Some(call) = self.calls.calls.get_mut(&id) else {
             return;
         };
@@ -790,7 +808,7 @@ impl Core {
                 extra.push((h, v));
             }
         }
-        let bytes = d.request(msg.method(), local, &extra, body_of(&msg));
+        let bytes = d.request(msg.method(), local, &extra, body);
         if let Some(c) = self.send_request(target, bytes) {
             self.calls.clients.insert(
                 c,
@@ -816,6 +834,10 @@ impl Core {
         if code == 100 {
             return;
         }
+        let anchored = body_of(resp).and_then(|(ct, b)| {
+            self.anchors
+                .rewrite(self.deps.media.as_ref(), id, to, ct, b)
+        });
         let Some(call) = self.calls.calls.get_mut(&id) else {
             return;
         };
@@ -845,9 +867,10 @@ impl Core {
         if matches!(req.method_kind(), Method::Invite | Method::Update) {
             b.header("Contact", &contact_uri(local, target.transport));
         }
-        let bytes = match body_of(resp) {
-            Some((ct, body)) => b.finish(Some(ct), body),
-            None => b.finish_empty(),
+        let bytes = match (anchored, body_of(resp)) {
+            (Some(sdp), _) => b.finish(Some("application/sdp"), sdp.as_bytes()),
+            (None, Some((ct, body))) => b.finish(Some(ct), body),
+            (None, None) => b.finish_empty(),
         };
         self.send_response(server, bytes);
     }
@@ -943,7 +966,7 @@ impl Core {
         }
     }
 
-    fn hang_up_both(&mut self, id: u64) {
+    pub(crate) fn hang_up_both(&mut self, id: u64) {
         let Some(call) = self.calls.calls.get_mut(&id) else {
             return;
         };

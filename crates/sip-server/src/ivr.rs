@@ -15,7 +15,7 @@ use services::voicemail::Voicemail;
 use services::voicemail::ivr::{self, Input, Media};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 /// What the SIP core tells a running IVR task.
 #[derive(Debug)]
@@ -33,6 +33,8 @@ pub enum Note {
     Done(u64),
     /// A play-on-phone call answered and playback started.
     PlaybackStarted(u64),
+    /// An anchored call's relay saw no media for the inactivity timeout (`anchor.rs`).
+    RelayInactive(media_server::RelayId),
 }
 
 /// Which machine a call runs.
@@ -129,7 +131,15 @@ pub async fn run(mut t: Task) {
                     }
                     Input::RecordDone { duration: Duration::from_millis(duration_ms) }
                 }
-                Some(MediaEvent::MediaTimeout { .. }) => Input::HangUp,
+                Some(MediaEvent::MediaTimeout { .. }) => {
+                    // The phone is gone: end the call (BYE) as a hang-up.
+                    info!(key = t.key, "no RTP from the phone, hanging up");
+                    if !d.hung_up {
+                        d.hung_up = true;
+                        let _ = t.to_core.send(Note::HangUp(t.key));
+                    }
+                    Input::HangUp
+                }
                 None => {
                     media_gone = true;
                     if d.hung_up { break } else { Input::HangUp }
@@ -241,6 +251,10 @@ pub async fn play_on_phone(
         tokio::select! {
             ev = events.recv() => match ev {
                 Some(MediaEvent::PlayDone { .. }) | None => break,
+                Some(MediaEvent::MediaTimeout { .. }) => {
+                    info!(key, "no RTP from the phone, hanging up");
+                    break;
+                }
                 Some(_) => {}
             },
             _ = from_core.recv() => {

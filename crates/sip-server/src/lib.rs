@@ -21,6 +21,7 @@ mod mwi;
 mod notify;
 mod options;
 mod persist;
+mod play;
 mod publish;
 mod register;
 mod subscribe;

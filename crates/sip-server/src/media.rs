@@ -4,17 +4,18 @@
 //!
 //! The SIP side lives here, on the core's thread: answering the INVITE with the engine's
 //! SDP (RFC 3264; a late-offer INVITE gets our offer in the 200 and its answer comes in the
-//! ACK, RFC 3261 §13.2.1), in-dialog BYE/re-INVITE, and the INVITE we originate for
-//! play-on-phone. The voicemail logic runs in a task per call (`ivr.rs`) on the engine's
-//! runtime; the two talk over channels, so the core never waits.
+//! ACK, RFC 3261 §13.2.1), in-dialog BYE and re-INVITE (a new description moves the media,
+//! RFC 3264 §8; our answer stays the same). The INVITEs we originate for play-on-phone are
+//! in `play.rs`. The voicemail logic runs in a task per call (`ivr.rs`) on the engine's
+//! runtime; the two talk over channels, so the core never waits. The engine's inactivity
+//! timeout ends a call whose phone stopped sending RTP (the task hangs up).
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
 use media_server::EndpointId;
 use services::bus::BusEvent;
 use sip::{HeaderName, Message, Method, response_to};
-use sip_txn::{ClientTxnId, Input, ServerTxnId};
+use sip_txn::{ClientTxnId, ServerTxnId};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -22,24 +23,23 @@ use crate::core::{ALLOW, Core};
 use crate::dialog::{Dialog, contact_uri};
 use crate::ivr::{self, Kind, Note, TaskIn};
 use crate::transport::Target;
-use crate::util::{random_token, unix_now};
 
 /// One call leg ending in the media engine.
-struct Leg {
-    dialog: Dialog,
-    ep: EndpointId,
+pub(crate) struct Leg {
+    pub dialog: Dialog,
+    pub ep: EndpointId,
     /// Our SDP, repeated in answers to re-INVITEs.
-    sdp: String,
-    to_task: Option<mpsc::UnboundedSender<TaskIn>>,
+    pub sdp: String,
+    pub to_task: Option<mpsc::UnboundedSender<TaskIn>>,
     /// The INVITE we answered (incoming calls).
-    invite_txn: Option<ServerTxnId>,
+    pub invite_txn: Option<ServerTxnId>,
     /// We offered in the 200: the answer comes in the ACK.
-    late_offer: bool,
-    /// The INVITE we sent (play-on-phone) and its CSeq, until answered.
-    outgoing: Option<u32>,
+    pub late_offer: bool,
+    /// Play-on-phone: the devices rung (`play.rs`).
+    pub ringing: Option<crate::play::Ringing>,
     /// Play-on-phone: the request to report on.
-    play: Option<(u64, std::path::PathBuf)>,
-    bye_sent: bool,
+    pub play: Option<(u64, std::path::PathBuf)>,
+    pub bye_sent: bool,
 }
 
 type Pending = (
@@ -49,12 +49,13 @@ type Pending = (
 
 /// Every call the engine terminates, and the indexes that route SIP to them.
 pub struct MediaCalls {
-    next: u64,
-    legs: HashMap<u64, Leg>,
-    dialogs: HashMap<(String, String), u64>,
-    clients: HashMap<ClientTxnId, u64>,
+    pub(crate) next: u64,
+    pub(crate) legs: HashMap<u64, Leg>,
+    pub(crate) dialogs: HashMap<(String, String), u64>,
+    /// Play-on-phone INVITEs: call key and device index.
+    pub(crate) clients: HashMap<ClientTxnId, (u64, usize)>,
     /// Play-on-phone calls not answered yet: the task's channels until it starts.
-    pending: HashMap<u64, Pending>,
+    pub(crate) pending: HashMap<u64, Pending>,
     notes_tx: mpsc::UnboundedSender<Note>,
     notes_rx: Option<mpsc::UnboundedReceiver<Note>>,
 }
@@ -78,6 +79,11 @@ impl MediaCalls {
     /// The channel IVR tasks report on (taken once by the core's loop).
     pub fn take_notes(&mut self) -> Option<mpsc::UnboundedReceiver<Note>> {
         self.notes_rx.take()
+    }
+
+    /// Where IVR tasks (and relay watchers) send their notes.
+    pub(crate) fn notes(&self) -> mpsc::UnboundedSender<Note> {
+        self.notes_tx.clone()
     }
 
     fn key_of(&self, msg: &Message) -> Option<u64> {
@@ -193,7 +199,7 @@ impl Core {
                 to_task: Some(to_task),
                 invite_txn: Some(txn),
                 late_offer,
-                outgoing: None,
+                ringing: None,
                 play: None,
                 bye_sent: false,
             },
@@ -228,10 +234,17 @@ impl Core {
                 }
             }
             Method::Invite => {
-                // A re-INVITE (hold, refresh): our media stays as it is.
+                // A re-INVITE: media goes where the new description says (hold: nowhere);
+                // our description stays as it is.
                 let Some(leg) = self.media_calls.legs.get(&key) else {
                     return true;
                 };
+                if !msg.body().is_empty()
+                    && let Some(media) = &self.deps.media
+                    && let Err(e) = media.remote_update(leg.ep, msg.body())
+                {
+                    debug!(error = %e, "re-INVITE without a usable description");
+                }
                 let sdp = leg.sdp.clone();
                 let tag = leg.dialog.local_tag.clone();
                 let target = leg.dialog.target;
@@ -293,8 +306,9 @@ impl Core {
                         .dialogs
                         .remove(&(leg.dialog.call_id, leg.dialog.local_tag));
                 }
-                self.media_calls.clients.retain(|_, k| *k != key);
+                self.media_calls.clients.retain(|_, (k, _)| *k != key);
             }
+            Note::RelayInactive(relay) => self.relay_inactive(relay),
             Note::PlaybackStarted(key) => {
                 if let Some((request_id, _)) =
                     self.media_calls.legs.get(&key).and_then(|l| l.play.clone())
@@ -311,7 +325,7 @@ impl Core {
         let Some(leg) = self.media_calls.legs.get_mut(&key) else {
             return;
         };
-        if leg.bye_sent || leg.outgoing.is_some() {
+        if leg.bye_sent || leg.ringing.as_ref().is_some_and(|r| r.unanswered()) {
             return;
         }
         leg.bye_sent = true;
@@ -321,203 +335,6 @@ impl Core {
             .local_addr(target.transport, target.addr.ip());
         let bye = leg.dialog.request("BYE", local, &[], None);
         self.fire_and_forget(target, bye);
-    }
-
-    /// `vm.play_on_phone`: call the user's device with an offer from the engine; on answer,
-    /// play `file` (see `ivr::play_on_phone`).
-    pub fn play_on_phone(
-        &mut self,
-        request_id: u64,
-        aor: &str,
-        device: Option<&str>,
-        file: std::path::PathBuf,
-    ) {
-        let fail = |core: &mut Core, reason: &str| {
-            core.deps.bus.publish(BusEvent::VmPlaybackFailed {
-                request_id,
-                reason: reason.to_owned(),
-            });
-        };
-        let Some(media) = self.deps.media.clone() else {
-            return fail(self, "no media engine");
-        };
-        let (user, domain) = aor.split_once('@').unwrap_or((aor, ""));
-        let bindings = self
-            .location
-            .lookup(&services::registrar::aor_key(user, domain), unix_now());
-        let binding = bindings
-            .iter()
-            .find(|b| device.is_none_or(|d| b.contact == d))
-            .cloned();
-        let Some(binding) = binding else {
-            return fail(self, "no registered device");
-        };
-        let (Some(transport), Ok(addr)) = (
-            crate::transport::Transport::from_token(&binding.transport),
-            binding.source.parse(),
-        ) else {
-            return fail(self, "device unreachable");
-        };
-        let target = Target { transport, addr };
-        let opened = match media.offer() {
-            Ok(o) => o,
-            Err(e) => return fail(self, &e.to_string()),
-        };
-        let local = self.transports.local_addr(transport, addr.ip());
-        let tag = random_token(12);
-        let number = self
-            .deps
-            .voicemail
-            .as_ref()
-            .map_or("voicemail", |v| v.number())
-            .to_owned();
-        let mut dialog = Dialog {
-            call_id: format!("{}@switchboard", random_token(20)),
-            local: format!("\"Voicemail\" <sip:{number}@{domain}>;tag={tag}"),
-            local_tag: tag.clone(),
-            remote: format!("<sip:{aor}>"),
-            remote_target: binding.contact.clone(),
-            route_set: Vec::new(),
-            target,
-            local_cseq: 0,
-        };
-        let bytes = dialog.request(
-            "INVITE",
-            local,
-            &[("Allow", ALLOW)],
-            Some(("application/sdp", opened.sdp.as_bytes())),
-        );
-        let Some(txn) = self.send_request(target, bytes) else {
-            media.close(opened.id);
-            return fail(self, "cannot send");
-        };
-        let key = self.media_calls.next;
-        self.media_calls.next += 1;
-        let (to_task, from_core) = mpsc::unbounded_channel();
-        self.media_calls
-            .dialogs
-            .insert((dialog.call_id.clone(), tag), key);
-        self.media_calls.clients.insert(txn, key);
-        let cseq = dialog.local_cseq;
-        self.media_calls.legs.insert(
-            key,
-            Leg {
-                dialog,
-                ep: opened.id,
-                sdp: opened.sdp,
-                to_task: Some(to_task),
-                invite_txn: None,
-                late_offer: false,
-                outgoing: Some(cseq),
-                play: Some((request_id, file)),
-                bye_sent: false,
-            },
-        );
-        // The task starts on answer; until then its channels wait here.
-        self.media_calls
-            .pending
-            .insert(key, (opened.events, from_core));
-    }
-
-    /// A response to an INVITE we sent for play-on-phone; false when it is not ours.
-    pub fn media_response(&mut self, txn: ClientTxnId, msg: &Message) -> bool {
-        let Some(key) = self.media_calls.clients.get(&txn).copied() else {
-            return false;
-        };
-        let Some(code) = msg.status() else {
-            return true;
-        };
-        if code < 200 {
-            return true;
-        }
-        let Some(media) = self.deps.media.clone() else {
-            return true;
-        };
-        let Some(leg) = self.media_calls.legs.get_mut(&key) else {
-            return true;
-        };
-        let Some(cseq) = leg.outgoing else {
-            // A retransmitted 2xx: ACK again.
-            if (200..300).contains(&code) {
-                let target = leg.dialog.target;
-                let local = self
-                    .transports
-                    .local_addr(target.transport, target.addr.ip());
-                let ack = leg.dialog.ack(msg.cseq().map_or(1, |c| c.seq), local, None);
-                self.input(Input::SendStateless { target, bytes: ack });
-            }
-            return true;
-        };
-        if (200..300).contains(&code) {
-            leg.outgoing = None;
-            leg.dialog.establish(msg);
-            let target = leg.dialog.target;
-            let local = self
-                .transports
-                .local_addr(target.transport, target.addr.ip());
-            let ack: Bytes = leg.dialog.ack(cseq, local, None);
-            self.input(Input::SendStateless { target, bytes: ack });
-            let Some(leg) = self.media_calls.legs.get_mut(&key) else {
-                return true;
-            };
-            let ep = leg.ep;
-            let file = leg
-                .play
-                .as_ref()
-                .map(|(_, f)| f.clone())
-                .unwrap_or_default();
-            if let Err(e) = media.remote_answer(ep, msg.body()) {
-                warn!(error = %e, "phone's answer unusable for play-on-phone");
-            }
-            if let Some((events, from_core)) = self.media_calls.pending.remove(&key) {
-                let to_core = self.media_calls.notes_tx.clone();
-                media.runtime().spawn(ivr::play_on_phone(
-                    key,
-                    media.clone(),
-                    ep,
-                    file,
-                    events,
-                    from_core,
-                    to_core,
-                ));
-            }
-        } else {
-            let request_id = leg.play.as_ref().map(|(r, _)| *r).unwrap_or_default();
-            leg.outgoing = None;
-            leg.bye_sent = true;
-            media.close(leg.ep);
-            self.media_calls.pending.remove(&key);
-            self.on_media_note(Note::Done(key));
-            self.deps.bus.publish(BusEvent::VmPlaybackFailed {
-                request_id,
-                reason: format!("{code} {}", msg.reason()),
-            });
-        }
-        true
-    }
-
-    /// Our play-on-phone INVITE got no answer.
-    pub fn media_client_timeout(&mut self, txn: ClientTxnId) -> bool {
-        let Some(key) = self.media_calls.clients.remove(&txn) else {
-            return false;
-        };
-        if let Some(leg) = self.media_calls.legs.get_mut(&key)
-            && leg.outgoing.is_some()
-        {
-            let request_id = leg.play.as_ref().map(|(r, _)| *r).unwrap_or_default();
-            leg.bye_sent = true;
-            leg.outgoing = None;
-            if let Some(m) = &self.deps.media {
-                m.close(leg.ep);
-            }
-            self.media_calls.pending.remove(&key);
-            self.on_media_note(Note::Done(key));
-            self.deps.bus.publish(BusEvent::VmPlaybackFailed {
-                request_id,
-                reason: "no answer".into(),
-            });
-        }
-        true
     }
 }
 

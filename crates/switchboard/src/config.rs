@@ -128,6 +128,8 @@ pub struct MediaConfig {
     pub anchor: AnchorMode,
     /// Directory of operator prompts (`<name>.wav`) replacing the built-in ones; empty = none.
     pub prompts_dir: PathBuf,
+    /// Seconds without RTP after which a voicemail or anchored call is hung up; 0 = never.
+    pub inactivity_timeout: u32,
 }
 
 /// When the B2BUA relays media through the engine.

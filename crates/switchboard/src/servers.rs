@@ -80,6 +80,7 @@ pub async fn run(config: &Config, store: store::Store) -> anyhow::Result<()> {
     ];
 
     let media = media_server::MediaServer::start(&crate::sip::media_config(config))?;
+    media.set_inactivity_timeout(crate::sip::media_inactivity(config));
     // [wiring: media server]
     let sip = sip_server::start(
         crate::sip::sip_config(config),

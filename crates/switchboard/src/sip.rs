@@ -65,6 +65,12 @@ pub fn mwi_config(config: &Config) -> services::mwi::MwiConfig {
 }
 
 /// The media engine's settings.
+/// `[media] inactivity_timeout` (0: never).
+pub fn media_inactivity(config: &Config) -> Option<Duration> {
+    let t = config.media.inactivity_timeout;
+    (t > 0).then(|| Duration::from_secs(u64::from(t)))
+}
+
 pub fn media_config(config: &Config) -> media_server::MediaConfig {
     let m = &config.media;
     media_server::MediaConfig {

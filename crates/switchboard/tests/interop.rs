@@ -253,7 +253,10 @@ fn sipp_call_not_answered_times_out() {
     if !have("sipp") {
         return;
     }
-    let server = Server::start(ServerOpts::config("[calls]\nring_timeout = 2\n"));
+    // Without voicemail (which would answer an unanswered call, see interop_voicemail.rs).
+    let server = Server::start(ServerOpts::config(
+        "[calls]\nring_timeout = 2\n[voicemail]\nenabled = false\n",
+    ));
     let t = Instant::now();
     let (uac, uas, logs) = sipp_call(&server, "uas-ring.xml", "uac-noanswer.xml", &[]);
     assert!(

@@ -99,6 +99,7 @@ impl Default for MediaConfig {
             port_max: 20_999,
             anchor: AnchorMode::WhenNeeded,
             prompts_dir: PathBuf::new(),
+            inactivity_timeout: 60,
         }
     }
 }

@@ -100,6 +100,7 @@ const SCHEMA: &[(&str, &[(&str, Kind)])] = &[
             ("port_max", U16),
             ("anchor", Kind::Parsed(anchor_mode)),
             ("prompts_dir", Kind::Text),
+            ("inactivity_timeout", U32),
         ],
     ),
     (

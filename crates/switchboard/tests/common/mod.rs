@@ -10,7 +10,9 @@
     clippy::indexing_slicing
 )]
 
+pub mod calls;
 pub mod cas;
+pub mod rtp;
 
 /// The repository root (scenario files, phone harness, corpora).
 pub fn repo() -> std::path::PathBuf {

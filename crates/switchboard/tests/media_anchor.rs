@@ -1,0 +1,217 @@
+//! Media anchoring and media inactivity over the wire, with raw SIP UAs and RTP sockets.
+//!
+//! Proves: with `anchor = "always"` a late-offer call (INVITE without SDP; bob offers in the
+//! 200, alice answers in the ACK) is anchored — neither phone sees the other's address and
+//! RTP flows through the engine both ways; a re-INVITE that moves alice's media to another
+//! socket is followed (bob's RTP reaches the new socket, not the old one); with
+//! `inactivity_timeout`, an anchored call on which both phones stop sending is hung up (BYE
+//! to both), and so is a voicemail call whose phone stops sending, while one that keeps
+//! sending is not.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::calls::{ack, ack_with, call, expect_request, in_dialog};
+use common::rtp::{RtpPeer, media_addr, offer};
+use common::{DOMAIN, Server, ServerOpts, Ua, WAIT, sdp};
+use sip::Message;
+
+fn registered(srv: &Server, user: &str) -> Ua {
+    let mut ua = Ua::new(srv, user);
+    let c = format!("<{}>", ua.contact_uri());
+    assert_eq!(ua.register(&[&c], Some(600)).status(), Some(200));
+    ua
+}
+
+fn invite_for(ua: &mut Ua) -> Message {
+    ua.recv_where(WAIT, |m| m.is_request() && m.method() == "INVITE")
+        .unwrap_or_else(|| panic!("{} got no INVITE", ua.user))
+}
+
+/// Packets `from` sends to `to` that `at` receives (20 ms tone, 300 ms).
+fn relayed(from: &mut RtpPeer, to: std::net::SocketAddr, at: &RtpPeer) -> usize {
+    from.to = to;
+    from.send_tone(440.0, 300);
+    at.listen(Duration::from_millis(300), Some(Duration::from_millis(150)))
+        .1
+}
+
+#[test]
+fn late_offer_is_anchored_and_a_reinvite_moves_the_media() {
+    let srv = Server::start(ServerOpts::config(
+        "[media]\nanchor = \"always\"\nport_min = 34000\nport_max = 34099\n",
+    ));
+    let mut bob = registered(&srv, "bob");
+    let mut alice = Ua::new(&srv, "alice");
+    let mut a_rtp = RtpPeer::new();
+    let mut b_rtp = RtpPeer::new();
+
+    // INVITE without SDP.
+    alice.new_call();
+    let uri = format!("sip:bob@{DOMAIN}");
+    let contact_a = format!("<{}>", alice.contact_uri());
+    let req = alice
+        .request("INVITE", &uri, &format!("<{uri}>"))
+        .header("Contact", &contact_a);
+    let inv = alice.send_authenticated(&req, None);
+    let incoming = invite_for(&mut bob);
+    assert!(incoming.body().is_empty(), "bob got an offer nobody made");
+    let contact_b = format!("<{}>", bob.contact_uri());
+    bob.reply(
+        &incoming,
+        200,
+        "OK",
+        "bobtag",
+        &[("Contact", &contact_b)],
+        Some(&sdp("bob", b_rtp.port())),
+    );
+    let ok = alice
+        .recv_where(WAIT, |m| inv.answered_by(m) && m.status() == Some(200))
+        .expect("200 to alice");
+    let engine_a = media_addr(ok.body());
+    assert_ne!(
+        engine_a.port(),
+        b_rtp.port(),
+        "alice was given bob's address"
+    );
+    ack_with(&mut alice, &inv, &ok, Some(&sdp("alice", a_rtp.port())));
+    let b_ack = expect_request(&mut bob, "ACK", WAIT);
+    let engine_b = media_addr(b_ack.body());
+    assert_ne!(
+        engine_b.port(),
+        a_rtp.port(),
+        "bob was given alice's address"
+    );
+    assert!(relayed(&mut a_rtp, engine_a, &b_rtp) >= 5, "alice → bob");
+    assert!(relayed(&mut b_rtp, engine_b, &a_rtp) >= 5, "bob → alice");
+
+    // alice moves her media to another socket.
+    let mut a2_rtp = RtpPeer::new();
+    let reinv = in_dialog(&mut alice, "INVITE", &inv, &ok)
+        .header("Contact", &contact_a)
+        .sdp(&sdp("alice", a2_rtp.port()).replace("1 1 IN", "1 2 IN"));
+    alice.send(&reinv);
+    let b_reinv = invite_for(&mut bob);
+    assert_eq!(
+        media_addr(b_reinv.body()),
+        engine_b,
+        "bob keeps the engine's address"
+    );
+    bob.reply(
+        &b_reinv,
+        200,
+        "OK",
+        "bobtag",
+        &[("Contact", &contact_b)],
+        Some(&sdp("bob", b_rtp.port())),
+    );
+    let ok2 = alice
+        .recv_where(WAIT, |m| reinv.answered_by(m) && m.status() == Some(200))
+        .expect("200 to the re-INVITE");
+    assert_eq!(media_addr(ok2.body()), engine_a);
+    let mut ack2 = in_dialog(&mut alice, "ACK", &inv, &ok);
+    ack2.cseq = reinv.cseq;
+    alice.cseq -= 1;
+    alice.send(&ack2);
+    expect_request(&mut bob, "ACK", WAIT);
+    assert!(
+        relayed(&mut b_rtp, engine_b, &a2_rtp) >= 5,
+        "bob → alice's new socket"
+    );
+    assert_eq!(
+        a_rtp.listen(Duration::from_millis(200), None).1,
+        0,
+        "media still went to the old socket"
+    );
+    assert!(
+        relayed(&mut a2_rtp, engine_a, &b_rtp) >= 5,
+        "alice's new socket → bob"
+    );
+}
+
+#[test]
+fn silent_calls_are_hung_up_after_the_inactivity_timeout() {
+    let srv = Server::start(ServerOpts::config(
+        "[media]\nanchor = \"always\"\ninactivity_timeout = 1\nport_min = 34100\nport_max = 34199\n",
+    ));
+    let mut bob = registered(&srv, "bob");
+    let mut alice = Ua::new(&srv, "alice");
+    let mut a_rtp = RtpPeer::new();
+    let mut b_rtp = RtpPeer::new();
+
+    // An anchored call: media flows, then both phones vanish.
+    alice.new_call();
+    let uri = format!("sip:bob@{DOMAIN}");
+    let contact_a = format!("<{}>", alice.contact_uri());
+    let req = alice
+        .request("INVITE", &uri, &format!("<{uri}>"))
+        .header("Contact", &contact_a)
+        .sdp(&sdp("alice", a_rtp.port()));
+    let inv = alice.send_authenticated(&req, None);
+    let incoming = invite_for(&mut bob);
+    let contact_b = format!("<{}>", bob.contact_uri());
+    bob.reply(
+        &incoming,
+        200,
+        "OK",
+        "bobtag",
+        &[("Contact", &contact_b)],
+        Some(&sdp("bob", b_rtp.port())),
+    );
+    let ok = alice
+        .recv_where(WAIT, |m| inv.answered_by(m) && m.status() == Some(200))
+        .unwrap();
+    ack(&mut alice, &inv, &ok);
+    a_rtp.to = media_addr(ok.body());
+    b_rtp.to = media_addr(incoming.body());
+    // Traffic for longer than the timeout keeps the call up.
+    for _ in 0..4 {
+        a_rtp.send_tone(440.0, 200);
+        b_rtp.send_tone(440.0, 200);
+    }
+    assert!(
+        alice
+            .recv_where(Duration::from_millis(50), |m| m.method() == "BYE")
+            .is_none(),
+        "hung up while media flowed"
+    );
+    let quiet = Instant::now();
+    let bye_a = expect_request(&mut alice, "BYE", Duration::from_secs(3));
+    expect_request(&mut bob, "BYE", WAIT);
+    assert!(
+        quiet.elapsed() >= Duration::from_millis(700),
+        "hung up too early"
+    );
+    assert_eq!(bye_a.call_id(), Some(inv.call_id.as_str()));
+
+    // A voicemail call (the mailbox number) whose phone stops sending.
+    let mut vm_rtp = RtpPeer::new();
+    let (vinv, vok) = call(
+        &mut bob,
+        &format!("sip:*98@{DOMAIN}"),
+        &offer(vm_rtp.port()),
+        WAIT,
+    );
+    ack(&mut bob, &vinv, &vok);
+    vm_rtp.to = media_addr(vok.body());
+    vm_rtp.send_tone(440.0, 1500);
+    assert!(
+        bob.recv_where(Duration::from_millis(50), |m| m.method() == "BYE")
+            .is_none(),
+        "hung up while the phone was sending"
+    );
+    let quiet = Instant::now();
+    let bye = expect_request(&mut bob, "BYE", Duration::from_secs(3));
+    assert_eq!(bye.call_id(), Some(vinv.call_id.as_str()));
+    assert!(
+        quiet.elapsed() >= Duration::from_millis(700),
+        "hung up too early"
+    );
+}
