@@ -4,7 +4,7 @@
 Reads <run>/{rtpengine,switchboard,direct}-K<k>-r<round>.json (rtpbench.py output, one
 step each), <run>/record-cost.txt and <run>/build.txt; prints Markdown.
 
-  report.py RUN_DIR [--at 200]
+  report.py RUN_DIR [--at 100,200]
 """
 import argparse
 import glob
@@ -48,7 +48,7 @@ def ratio(a, b):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("run")
-    ap.add_argument("--at", type=int, default=200)
+    ap.add_argument("--at", default="100,200", help="K values of the headline, e.g. 100,200")
     a = ap.parse_args()
     steps = load(a.run)
     ks = sorted({k for (_, k, _) in steps})
@@ -117,19 +117,28 @@ def main():
           "into the relay and as many out); steps interleaved rtpengine → switchboard → no relay. "
           "CPU = user+sys of the relay process (all threads) ÷ packets forwarded. Added latency = "
           "one-way latency through the relay − the same K without a relay, same round.\n")
-    k0 = a.at
-    sb_cpu, re_cpu = med(at("switchboard", k0, "relay_us_per_pkt")), med(at("rtpengine", k0, "relay_us_per_pkt"))
-    n_rounds = len(at("switchboard", k0, "relay_us_per_pkt"))
-    print(f"## Headline (K = {k0} calls = {2 * k0} streams, median of {n_rounds} rounds)\n")
-    print("| figure | switchboard | rtpengine | switchboard / rtpengine | goal |")
+    at_ks = [int(x) for x in str(a.at).replace(",", " ").split()] or [200]
+    print("## Headline (median of the rounds at each K; K calls = 2K streams)\n")
+    heads = " | ".join(f"K={k}: sb / rtpengine / ratio" for k in at_ks)
+    print(f"| figure | {heads} | goal |")
+    print("| --- | " + " | ".join("---:" for _ in at_ks) + " | --- |")
+
+    def row(title, fn, nd, goal, with_ratio=True):
+        cells = []
+        for k in at_ks:
+            sv, rv = fn("switchboard", k), fn("rtpengine", k)
+            cells.append(f"{fmt(sv, nd)} / {fmt(rv, nd)}" + (f" / {ratio(sv, rv)}" if with_ratio else ""))
+        print(f"| {title} | " + " | ".join(cells) + f" | {goal} |")
+
+    row("rounds", lambda l, k: float(len(at(l, k, "relay_us_per_pkt"))), 0, "", False)
+    row("CPU µs per forwarded packet", lambda l, k: med(at(l, k, "relay_us_per_pkt")), 2,
+        "≤ 0.5× rtpengine")
+    row("added latency p50 (µs)", lambda l, k: med(added(l, k, "lat_p50_us")), 0, "")
+    row("added latency p99 (µs)", lambda l, k: med(added(l, k, "lat_p99_us")), 0,
+        "< 1 ms at 200 streams")
+    row("relay RSS (MiB)", lambda l, k: med(at(l, k, "relay_rss_mib")), 1, "")
+    print("\n| figure | switchboard | rtpengine | switchboard / rtpengine | goal |")
     print("| --- | ---: | ---: | ---: | --- |")
-    print(f"| CPU µs per forwarded packet | {fmt(sb_cpu, 2)} | {fmt(re_cpu, 2)} | {ratio(sb_cpu, re_cpu)} | ≤ 0.5× |")
-    for q in ("p50", "p99"):
-        s, r = med(added("switchboard", k0, f"lat_{q}_us")), med(added("rtpengine", k0, f"lat_{q}_us"))
-        goal = "< 1 ms" if q == "p99" else ""
-        print(f"| added latency {q} (µs) | {fmt(s, 0)} | {fmt(r, 0)} | {ratio(s, r)} | {goal} |")
-    s, r = med(at("switchboard", k0, "relay_rss_mib")), med(at("rtpengine", k0, "relay_rss_mib"))
-    print(f"| relay RSS (MiB) | {fmt(s)} | {fmt(r)} | {ratio(s, r)} | |")
     top = max(ks) if ks else "n/a"
     sustained_row(f"calls sustained at 0 loss, full load sent (K tried: {', '.join(map(str, ks))})", None)
     sustained_row(f"… and added p50 latency < 1 ms (highest K tried: {top})", 1000)

@@ -8,17 +8,18 @@
 # bench/results/rtp-run-<time>/ (every step's JSON, logs, report.md) and
 # bench/results/rtp-latest.md.
 #
-#   bench/rtp/run.sh [--calls "100 200 400 800"] [--secs 10] [--rounds 3] [--at 200]
+#   bench/rtp/run.sh [--calls "100 200 400 800"] [--secs 10] [--rounds 3] [--at "100 200"]
 #                    [--no-build] [--quick]
 #
-# --rounds R: K=--at (the latency figure) is measured R times (median reported).
+# --rounds R: each K in --at (the headline figures; K calls = 2K streams) is measured R
+# times (median reported).
 # Needs: apt-get install -y rtpengine-daemon python3. Run as root for nice -n -10.
 # Ports (env): RTPE_NG=22232 (RTP 50000-53999), SB_NG=22242 (RTP 54000-57999),
 # generator 58000-58255. Every process started here is stopped by its PID; bounded.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-calls="100 200 400 800" secs=10 rounds=3 at=200 build=1
+calls="100 200 400 800" secs=10 rounds=3 at="100 200" build=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --calls) calls=$2; shift 2 ;;
@@ -26,8 +27,8 @@ while [[ $# -gt 0 ]]; do
     --rounds) rounds=$2; shift 2 ;;
     --at) at=$2; shift 2 ;;
     --no-build) build=0; shift ;;
-    --quick) calls="100 200 400"; secs=6; rounds=2; shift ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --quick) calls="100 200 400"; secs=6; rounds=2; at=200; shift ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -109,7 +110,7 @@ round_of() {  # K round
 }
 for k in $calls; do
   round_of "$k" 1
-  if [[ "$k" == "$at" ]]; then
+  if [[ " $at " == *" $k "* ]]; then
     for r in $(seq 2 "$rounds"); do round_of "$k" "$r"; done
   fi
 done
@@ -121,5 +122,5 @@ timeout $((secs * 3 + 60)) nice -n "$NICE" taskset -c "$RELAY_CPUS" "$RUN/ng-rel
   2>"$RUN/record-cost.err" || echo "record-cost failed (see $RUN/record-cost.err)" >&2
 cat "$RUN/record-cost.txt" >&2
 
-python3 "$HERE/report.py" "$RUN" --at "$at" | tee "$RUN/report.md"
+python3 "$HERE/report.py" "$RUN" --at "${at// /,}" | tee "$RUN/report.md"
 cp "$RUN/report.md" "$ROOT/bench/results/rtp-latest.md"

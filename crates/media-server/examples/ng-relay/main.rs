@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p media-server --example ng-relay -- serve \
 //!     [--ng 127.0.0.1:22242] [--rtp-ip 127.0.0.1] [--ports 54000-57999] [--threads N]
+//!     [--inactivity 60]
 //! cargo run --release -p media-server --example ng-relay -- record-cost \
 //!     [--streams 20] [--secs 10] [--dir /tmp] [--ports 54000-57999]
 //! ```
@@ -13,7 +14,8 @@
 //! callee; `answer` (`call-id`, `sdp`) is [`MediaServer::anchor_answer`] and answers the SDP
 //! for the caller; `delete` (`call-id`) is [`MediaServer::close_anchor`]; `ping` answers
 //! `pong`. This is the code path the B2BUA uses when it anchors a call (no bench-only
-//! forwarder). Replies are cached per cookie so a retransmitted command is answered, not
+//! forwarder), with switchboard's default media inactivity timeout (`[media]
+//! inactivity_timeout = 60`; `--inactivity 0` turns it off). Replies are cached per cookie so a retransmitted command is answered, not
 //! executed twice. Runs until SIGTERM / Ctrl-C.
 //!
 //! `record-cost`: see `record_cost.rs`.
@@ -38,6 +40,8 @@ pub struct Opts {
     pub port_min: u16,
     pub port_max: u16,
     pub threads: usize,
+    /// Seconds; 0 = no inactivity watch.
+    pub inactivity: u64,
     pub streams: usize,
     pub secs: u64,
     pub dir: std::path::PathBuf,
@@ -62,6 +66,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         port_min: 54000,
         port_max: 57999,
         threads: std::thread::available_parallelism().map_or(1, usize::from),
+        inactivity: 60,
         streams: 20,
         secs: 10,
         dir: std::env::temp_dir(),
@@ -79,6 +84,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
                 o.port_max = b.parse().map_err(bad)?;
             }
             "--threads" => o.threads = val.parse().map_err(bad)?,
+            "--inactivity" => o.inactivity = val.parse().map_err(bad)?,
             "--streams" => o.streams = val.parse().map_err(bad)?,
             "--secs" => o.secs = val.parse().map_err(bad)?,
             "--dir" => o.dir = val.into(),
@@ -123,12 +129,16 @@ fn serve(o: &Opts) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     rt.block_on(async {
         let ms = MediaServer::start(&o.media_config()).map_err(|e| e.to_string())?;
+        ms.set_inactivity_timeout(
+            (o.inactivity > 0).then(|| std::time::Duration::from_secs(o.inactivity)),
+        );
         let sock = tokio::net::UdpSocket::bind(o.ng)
             .await
             .map_err(|e| format!("bind {}: {e}", o.ng))?;
         eprintln!(
-            "ng-relay: listening ng udp {} (rtp {} ports {}-{}, {} worker threads)",
-            o.ng, o.rtp_ip, o.port_min, o.port_max, o.threads
+            "ng-relay: listening ng udp {} (rtp {} ports {}-{}, {} worker threads, \
+             inactivity {} s)",
+            o.ng, o.rtp_ip, o.port_min, o.port_max, o.threads, o.inactivity
         );
         let mut ng = Ng {
             ms,
