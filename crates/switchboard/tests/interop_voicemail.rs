@@ -131,6 +131,47 @@ fn raw_sip_deposit_on_no_answer_then_access_plays_and_deletes() {
     assert_eq!(bye(&mut bob, &inv, &ok).status(), Some(200));
 }
 
+/// The "straight to voicemail" call handling mode (CAS `config`): the mailbox answers at
+/// once and no phone of the callee rings.
+#[test]
+fn straight_to_voicemail_mode_answers_without_ringing() {
+    let prompts = short_prompts(300);
+    let server = Server::start(ServerOpts::config(&config(prompts.path(), 1, 31500)));
+    let mut bob = Ua::new(&server, "bob");
+    let contact = format!("<{}>", bob.contact_uri());
+    assert_eq!(bob.register(&[&contact], Some(600)).status(), Some(200));
+    let mut bob_cas = common::cas::CasClient::login(&server, "bob");
+    for (message, fields) in [
+        (
+            "configure",
+            serde_json::json!({"mode": "meeting", "action": "voicemail"}),
+        ),
+        ("set", serde_json::json!({"mode": "meeting"})),
+    ] {
+        let r = bob_cas.call("config", message, fields);
+        assert_eq!(r["response"], 0, "{r}");
+    }
+    let mut alice = Ua::new(&server, "alice");
+    let rtp = RtpPeer::new();
+    let t0 = Instant::now();
+    let (inv, ok) = call(
+        &mut alice,
+        &format!("sip:bob@{DOMAIN}"),
+        &offer(rtp.port()),
+        WAIT,
+    );
+    assert!(t0.elapsed() < Duration::from_millis(900), "it rang first");
+    ack(&mut alice, &inv, &ok);
+    assert!(
+        bob.recv_where(Duration::from_millis(300), |m| m.method() == "INVITE")
+            .is_none(),
+        "bob's phone rang"
+    );
+    let (_, packets) = rtp.listen(Duration::from_secs(2), Some(Duration::from_millis(300)));
+    assert!(packets > 10, "no greeting");
+    assert_eq!(bye(&mut alice, &inv, &ok).status(), Some(200));
+}
+
 #[test]
 fn anchored_call_relays_only_the_negotiated_peer() {
     let server = Server::start(ServerOpts::config(

@@ -215,3 +215,49 @@ fn silent_calls_are_hung_up_after_the_inactivity_timeout() {
         "hung up too early"
     );
 }
+
+/// Opus (RFC 7587) offered by a phone: an anchored call passes it to the callee untouched
+/// (only the address changes); the voicemail IVR, which speaks G.711 only, answers 488.
+#[test]
+fn opus_passes_through_anchoring_and_the_ivr_refuses_it() {
+    let srv = Server::start(ServerOpts::config(
+        "[media]\nanchor = \"always\"\nport_min = 34200\nport_max = 34299\n",
+    ));
+    let mut bob = registered(&srv, "bob");
+    let mut alice = Ua::new(&srv, "alice");
+    let opus = "v=0\r\no=- 7 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40100 RTP/AVP 111 110\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1\r\na=rtpmap:110 telephone-event/48000\r\na=ptime:20\r\n";
+    alice.new_call();
+    let uri = format!("sip:bob@{DOMAIN}");
+    let contact_a = format!("<{}>", alice.contact_uri());
+    let req = alice
+        .request("INVITE", &uri, &format!("<{uri}>"))
+        .header("Contact", &contact_a)
+        .sdp(opus);
+    let inv = alice.send_authenticated(&req, None);
+    let incoming = invite_for(&mut bob);
+    let body = String::from_utf8_lossy(incoming.body()).into_owned();
+    assert!(
+        body.contains("RTP/AVP 111 110\r\n")
+            && body.contains("a=rtpmap:111 opus/48000/2\r\n")
+            && body.contains("a=fmtp:111 useinbandfec=1\r\n"),
+        "{body}"
+    );
+    assert_ne!(
+        media_addr(incoming.body()).port(),
+        40100,
+        "bob was given alice's port"
+    );
+    bob.reply(&incoming, 486, "Busy Here", "bobtag", &[], None);
+    let _ = alice.final_response(&inv, WAIT);
+
+    // The mailbox number with Opus only: 488.
+    alice.new_call();
+    let vm = format!("sip:*98@{DOMAIN}");
+    let req = alice
+        .request("INVITE", &vm, &format!("<{vm}>"))
+        .header("Contact", &contact_a)
+        .sdp(opus);
+    let inv = alice.send_authenticated(&req, None);
+    let resp = alice.final_response(&inv, WAIT).expect("a final response");
+    assert_eq!(resp.status(), Some(488), "{}", resp.reason());
+}

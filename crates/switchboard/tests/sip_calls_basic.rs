@@ -45,7 +45,7 @@ fn options_to_the_server() {
 
 #[test]
 fn request_checks() {
-    let srv = Server::default_start();
+    let srv = Server::start(ServerOpts::config(common::calls::NO_VOICEMAIL));
     let mut ua = Ua::new(&srv, "alice");
 
     // No credentials: 407 with one Proxy-Authenticate row (MD5 only by default).
@@ -380,7 +380,10 @@ fn answer_racing_a_cancel_is_acked_and_hung_up() {
 
 #[test]
 fn ring_timeout_gives_480_and_cancels() {
-    let srv = Server::start(ServerOpts::config("[calls]\nring_timeout = 2\n"));
+    let srv = Server::start(ServerOpts::config(&format!(
+        "[calls]\nring_timeout = 2\n{}",
+        common::calls::NO_VOICEMAIL
+    )));
     let (mut alice, mut bob) = two_parties(&srv);
     let inv = invite_to(&mut alice, "bob").sdp(&sdp("alice", 40000));
     let inv = alice.send_authenticated(&inv, None);
@@ -404,7 +407,7 @@ fn ring_timeout_gives_480_and_cancels() {
 
 #[test]
 fn busy_callee() {
-    let srv = Server::default_start();
+    let srv = Server::start(ServerOpts::config(common::calls::NO_VOICEMAIL));
     let (mut alice, mut bob) = two_parties(&srv);
     let inv = invite_to(&mut alice, "bob").sdp(&sdp("alice", 40000));
     let inv = alice.send_authenticated(&inv, None);

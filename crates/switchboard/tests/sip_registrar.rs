@@ -296,7 +296,7 @@ fn foreign_domain_is_forbidden() {
 
 #[test]
 fn bindings_persist_across_restart() {
-    let mut srv = Server::default_start();
+    let mut srv = Server::start(ServerOpts::config(common::calls::NO_VOICEMAIL));
     let mut bob = Ua::new(&srv, "bob");
     let contact = bob.contact_uri();
     let ok = bob.register(&[&format!("<{contact}>")], Some(3600));

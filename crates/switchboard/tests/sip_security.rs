@@ -37,7 +37,7 @@ fn assert_not_stale(resp: &Message) {
 
 #[test]
 fn replayed_nonce_is_refused() {
-    let srv = Server::default_start();
+    let srv = Server::start(ServerOpts::config(common::calls::NO_VOICEMAIL));
     let mut ua = Ua::new(&srv, "alice");
     let c = format!("<{}>", ua.contact_uri());
     let req = ua.register_request().header("Contact", &c);

@@ -8,6 +8,10 @@ use sip::{HeaderName, Message};
 
 use super::{Request, Ua, new_branch};
 
+/// Configuration for tests of the B2BUA's own failure statuses (480, 486): without
+/// voicemail, which would otherwise answer unanswered, busy and unregistered callees.
+pub const NO_VOICEMAIL: &str = "[voicemail]\nenabled = false\n";
+
 /// The Contact URI of a message (the remote target of its dialog).
 pub fn contact_of(m: &Message) -> Option<String> {
     match m.contacts().first() {
