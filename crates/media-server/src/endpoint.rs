@@ -7,7 +7,7 @@
 //! thread before `Recorded` is reported. Until our offer is answered there is no session:
 //! media is ignored and commands wait. With an inactivity timeout, no RTP accepted from the
 //! peer for that long (counted from the answer or the last peer change) is reported once as
-//! `MediaTimeout`.
+//! `MediaTimeout`, except while the peer's description holds the stream (RFC 3264 §8.4).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,6 +44,8 @@ struct State {
     closing: bool,
     /// Last RTP accepted from the peer (or the answer / peer change); `None` once reported.
     heard: Option<Instant>,
+    /// The peer's latest description holds the stream: silence is expected.
+    held: bool,
 }
 
 fn config(n: &Negotiated) -> EndpointConfig {
@@ -85,13 +87,14 @@ pub(crate) async fn run(
         next_recording: None,
         closing: false,
         heard: Some(Instant::now()),
+        held: neg.as_ref().is_some_and(|n| n.peer.held),
     };
     let mut rtp_buf = [0u8; 2048];
     let mut rtcp_buf = [0u8; 2048];
     loop {
         let timeout = st.session.as_ref().and_then(Session::poll_timeout);
         let silent_at = match (st.ctx.inactivity, st.heard, &st.session) {
-            (Some(t), Some(heard), Some(_)) => Some(heard + t),
+            (Some(t), Some(heard), Some(_)) if !st.held => Some(heard + t),
             _ => None,
         };
         let sleep_to = [timeout, silent_at]
@@ -157,11 +160,13 @@ impl State {
                     }),
                 );
                 self.heard = Some(now);
+                self.held = p.held;
             }
             return;
         }
         if let EndpointCmd::RemoteAnswer(n) = &cmd {
             self.heard = Some(now);
+            self.held = n.peer.held;
             match self.session.as_mut() {
                 Some(s) => s.handle_input(
                     now,

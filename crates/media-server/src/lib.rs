@@ -13,7 +13,9 @@
 //! receives no RTP from its peer for that long reports [`MediaEvent::MediaTimeout`], and a
 //! relay on which neither phone sent anything for that long reports
 //! [`RelayEvent::Inactive`] on [`MediaServer::relay_events`]; whoever drives the call hangs
-//! it up. A relay counts from the moment both phones are known.
+//! it up. A relay counts from the moment both phones are known. Neither counts while the
+//! media is on hold (a description with `sendonly`, `recvonly`, `inactive` or `0.0.0.0`
+//! from either phone, RFC 3264 §8.4): held phones usually send nothing.
 //!
 //! Does not: decide anything about calls (the SIP face and the voicemail state machines do),
 //! transcode in the relay, or encrypt (no SRTP yet).

@@ -10,7 +10,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use sdp::{Capabilities, Connection, Media, MediaKind, Session, SessionIds};
+use sdp::{Capabilities, Connection, Direction, Media, MediaKind, Session, SessionIds};
 
 use crate::MediaError;
 
@@ -20,6 +20,10 @@ pub struct Peer {
     pub rtp: SocketAddr,
     /// `None` with `a=rtcp-mux` (RFC 5761).
     pub rtcp: Option<SocketAddr>,
+    /// The description holds the stream (RFC 3264 §8.4): a direction other than
+    /// `sendrecv` (`sendonly`, `recvonly`, `inactive`) or the `0.0.0.0` address. While
+    /// either side of a relay holds, silence is expected and no inactivity is reported.
+    pub held: bool,
 }
 
 /// The outcome of offer/answer for an IVR endpoint.
@@ -68,7 +72,8 @@ fn peer_at(s: &Session, index: usize) -> Result<Peer, MediaError> {
         let (port, addr) = rtcp_attribute(m).unwrap_or((m.port.saturating_add(1), None));
         Some(SocketAddr::new(addr.unwrap_or(ip), port))
     };
-    Ok(Peer { rtp, rtcp })
+    let held = s.direction(index) != Direction::SendRecv || ip.is_unspecified();
+    Ok(Peer { rtp, rtcp, held })
 }
 
 /// `a=rtcp:<port> [IN IP4 <addr>]` (RFC 3605 §2.1).
@@ -271,8 +276,27 @@ mod tests {
         assert!(out.contains("o=- 5 6 IN IP4 192.0.2.9\r\n"));
         let held = "v=0\r\no=- 5 7 IN IP4 10.1.1.1\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
         let (peer, out) = rewrite(held.as_bytes(), local).unwrap();
-        assert!(peer.rtp.ip().is_unspecified());
+        assert!(peer.rtp.ip().is_unspecified() && peer.held);
         assert!(out.contains("c=IN IP4 0.0.0.0\r\n"), "{out}");
+    }
+
+    #[test]
+    fn hold_in_either_direction_is_seen() {
+        let local: SocketAddr = "127.0.0.1:20002".parse().unwrap();
+        let (peer, _) = rewrite(BARESIP.as_bytes(), local).unwrap();
+        assert!(!peer.held, "sendrecv");
+        for dir in ["sendonly", "recvonly", "inactive"] {
+            let s = BARESIP.replace("a=sendrecv", &format!("a={dir}"));
+            assert!(rewrite(s.as_bytes(), local).unwrap().0.held, "{dir}");
+        }
+        // Session-level direction applies to the stream (RFC 3264 §5.1).
+        let s = sdp_with("a=inactive\r\nm=audio 4000 RTP/AVP 0\r\n");
+        assert!(peer_of(s.as_bytes()).unwrap().held);
+        assert!(
+            !peer_of(sdp_with("m=audio 4000 RTP/AVP 0\r\n").as_bytes())
+                .unwrap()
+                .held
+        );
     }
 
     #[test]

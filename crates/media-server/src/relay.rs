@@ -7,7 +7,10 @@
 //!
 //! Inactivity: once both peers are known, a relay on which no packet was forwarded in
 //! either direction for the timeout reports it once (and again after traffic resumed and
-//! stopped anew); it keeps running until closed.
+//! stopped anew); it keeps running until closed. While either phone's latest description
+//! holds the stream (`sendonly`, `recvonly`, `inactive` or `0.0.0.0`, RFC 3264 §8.4) the
+//! count is suspended: a held call is silent by design. It starts afresh when both phones
+//! describe `sendrecv` media again.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -77,14 +80,17 @@ pub(crate) async fn run(
     };
     let mut relay = Relay::new(Instant::now(), unknown, unknown);
     let mut peers = [unknown, unknown];
+    // Each leg's latest description holds the stream.
+    let mut held = [false, false];
     // Inactivity is counted from here (both peers known, or the last peer change).
     let mut since: Option<Instant> = None;
     let mut reported = false;
     let mut bufs = [[0u8; 2048]; 4];
     let [b0, b1, b2, b3] = &mut bufs;
     loop {
+        let on_hold = held.iter().any(|h| *h);
         let due = match (watch.inactivity, since) {
-            (Some(t), Some(since)) if !reported => {
+            (Some(t), Some(since)) if !reported && !on_hold => {
                 let last = [Leg::A, Leg::B]
                     .into_iter()
                     .filter_map(|l| relay.last_activity(l))
@@ -103,11 +109,17 @@ pub(crate) async fn run(
                 match cmd {
                     Some(RelayCmd::Peer(leg, p)) => {
                         let now = Instant::now();
+                        let ix = match leg {
+                            Leg::A => 0,
+                            Leg::B => 1,
+                        };
+                        if let Some(h) = held.get_mut(ix) {
+                            *h = p.held;
+                        }
                         let p = relay_peer(p);
                         relay.set_peer(now, leg, p);
-                        match leg {
-                            Leg::A => peers[0] = p,
-                            Leg::B => peers[1] = p,
+                        if let Some(slot) = peers.get_mut(ix) {
+                            *slot = p;
                         }
                         if peers.iter().all(known) {
                             since = Some(now);

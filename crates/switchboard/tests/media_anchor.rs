@@ -6,7 +6,8 @@
 //! socket is followed (bob's RTP reaches the new socket, not the old one); with
 //! `inactivity_timeout`, an anchored call on which both phones stop sending is hung up (BYE
 //! to both), and so is a voicemail call whose phone stops sending, while one that keeps
-//! sending is not.
+//! sending is not; a call on hold (`a=sendonly` re-INVITE) is not hung up however long it is
+//! silent, until it is un-held.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -33,6 +34,41 @@ fn registered(srv: &Server, user: &str) -> Ua {
 fn invite_for(ua: &mut Ua) -> Message {
     ua.recv_where(WAIT, |m| m.is_request() && m.method() == "INVITE")
         .unwrap_or_else(|| panic!("{} got no INVITE", ua.user))
+}
+
+/// A re-INVITE from alice in the call `inv`/`ok` with `a_sdp`, answered by bob with `b_sdp`
+/// and acknowledged on both sides; returns what bob got and alice's 200.
+fn reinvite(
+    (alice, inv, ok): (&mut Ua, &common::Request, &Message),
+    bob: &mut Ua,
+    a_sdp: &str,
+    b_sdp: &str,
+) -> (Message, Message) {
+    let contact_a = format!("<{}>", alice.contact_uri());
+    let reinv = in_dialog(alice, "INVITE", inv, ok)
+        .header("Contact", &contact_a)
+        .sdp(a_sdp);
+    alice.send(&reinv);
+    let b_reinv = invite_for(bob);
+    let contact_b = format!("<{}>", bob.contact_uri());
+    let b_tag = b_reinv.to().and_then(|t| t.tag()).unwrap().to_owned();
+    bob.reply(
+        &b_reinv,
+        200,
+        "OK",
+        &b_tag,
+        &[("Contact", &contact_b)],
+        Some(b_sdp),
+    );
+    let ok2 = alice
+        .recv_where(WAIT, |m| reinv.answered_by(m) && m.status() == Some(200))
+        .expect("200 to the re-INVITE");
+    let mut ack2 = in_dialog(alice, "ACK", inv, ok);
+    ack2.cseq = reinv.cseq;
+    alice.cseq -= 1;
+    alice.send(&ack2);
+    expect_request(bob, "ACK", WAIT);
+    (b_reinv, ok2)
 }
 
 /// Packets `from` sends to `to` that `at` receives (20 ms tone, 300 ms).
@@ -94,33 +130,18 @@ fn late_offer_is_anchored_and_a_reinvite_moves_the_media() {
 
     // alice moves her media to another socket.
     let mut a2_rtp = RtpPeer::new();
-    let reinv = in_dialog(&mut alice, "INVITE", &inv, &ok)
-        .header("Contact", &contact_a)
-        .sdp(&sdp("alice", a2_rtp.port()).replace("1 1 IN", "1 2 IN"));
-    alice.send(&reinv);
-    let b_reinv = invite_for(&mut bob);
+    let (b_reinv, ok2) = reinvite(
+        (&mut alice, &inv, &ok),
+        &mut bob,
+        &sdp("alice", a2_rtp.port()).replace("1 1 IN", "1 2 IN"),
+        &sdp("bob", b_rtp.port()),
+    );
     assert_eq!(
         media_addr(b_reinv.body()),
         engine_b,
         "bob keeps the engine's address"
     );
-    bob.reply(
-        &b_reinv,
-        200,
-        "OK",
-        "bobtag",
-        &[("Contact", &contact_b)],
-        Some(&sdp("bob", b_rtp.port())),
-    );
-    let ok2 = alice
-        .recv_where(WAIT, |m| reinv.answered_by(m) && m.status() == Some(200))
-        .expect("200 to the re-INVITE");
     assert_eq!(media_addr(ok2.body()), engine_a);
-    let mut ack2 = in_dialog(&mut alice, "ACK", &inv, &ok);
-    ack2.cseq = reinv.cseq;
-    alice.cseq -= 1;
-    alice.send(&ack2);
-    expect_request(&mut bob, "ACK", WAIT);
     assert!(
         relayed(&mut b_rtp, engine_b, &a2_rtp) >= 5,
         "bob → alice's new socket"
@@ -214,6 +235,79 @@ fn silent_calls_are_hung_up_after_the_inactivity_timeout() {
         quiet.elapsed() >= Duration::from_millis(700),
         "hung up too early"
     );
+}
+
+/// Hold (RFC 3264 §8.4): a call held with `a=sendonly` stays up however long the phones
+/// are silent; once un-held (`sendrecv` both ways), silence hangs it up again.
+#[test]
+fn held_calls_are_not_hung_up_until_unheld_and_silent() {
+    let srv = Server::start(ServerOpts::config(
+        "[media]\nanchor = \"always\"\ninactivity_timeout = 1\nport_min = 34300\nport_max = 34399\n",
+    ));
+    let mut bob = registered(&srv, "bob");
+    let mut alice = Ua::new(&srv, "alice");
+    let a_rtp = RtpPeer::new();
+    let b_rtp = RtpPeer::new();
+    let with = |who: &str, port: u16, version: u32, dir: &str| {
+        sdp(who, port).replace("1 1 IN", &format!("1 {version} IN")) + &format!("a={dir}\r\n")
+    };
+
+    alice.new_call();
+    let uri = format!("sip:bob@{DOMAIN}");
+    let contact_a = format!("<{}>", alice.contact_uri());
+    let req = alice
+        .request("INVITE", &uri, &format!("<{uri}>"))
+        .header("Contact", &contact_a)
+        .sdp(&sdp("alice", a_rtp.port()));
+    let inv = alice.send_authenticated(&req, None);
+    let incoming = invite_for(&mut bob);
+    let contact_b = format!("<{}>", bob.contact_uri());
+    bob.reply(
+        &incoming,
+        200,
+        "OK",
+        "bobtag",
+        &[("Contact", &contact_b)],
+        Some(&sdp("bob", b_rtp.port())),
+    );
+    let ok = alice
+        .recv_where(WAIT, |m| inv.answered_by(m) && m.status() == Some(200))
+        .unwrap();
+    ack(&mut alice, &inv, &ok);
+
+    // alice holds; bob answers recvonly; nobody sends anything for 2.5 timeouts.
+    let (b_reinv, _) = reinvite(
+        (&mut alice, &inv, &ok),
+        &mut bob,
+        &with("alice", a_rtp.port(), 2, "sendonly"),
+        &with("bob", b_rtp.port(), 2, "recvonly"),
+    );
+    assert!(
+        String::from_utf8_lossy(b_reinv.body()).contains("a=sendonly"),
+        "the hold did not reach bob"
+    );
+    let bye = |ua: &mut Ua, wait| ua.recv_where(wait, |m| m.method() == "BYE");
+    assert!(
+        bye(&mut alice, Duration::from_millis(2500)).is_none()
+            && bye(&mut bob, Duration::from_millis(10)).is_none(),
+        "a held call was hung up for silence"
+    );
+
+    // Un-held and still silent: hung up after the timeout.
+    reinvite(
+        (&mut alice, &inv, &ok),
+        &mut bob,
+        &with("alice", a_rtp.port(), 3, "sendrecv"),
+        &with("bob", b_rtp.port(), 3, "sendrecv"),
+    );
+    let quiet = Instant::now();
+    let bye_a = expect_request(&mut alice, "BYE", Duration::from_secs(3));
+    expect_request(&mut bob, "BYE", WAIT);
+    assert!(
+        quiet.elapsed() >= Duration::from_millis(700),
+        "hung up too early after the un-hold"
+    );
+    assert_eq!(bye_a.call_id(), Some(inv.call_id.as_str()));
 }
 
 /// Opus (RFC 7587) offered by a phone: an anchored call passes it to the callee untouched
