@@ -136,6 +136,10 @@ impl Cas {
                 self.hub
                     .notice(&topic, key.as_deref(), users, &event, always);
             }
+            // A listener lost session events (presence): the hub's sessions are the truth.
+            BusEvent::SessionsQuery => self.bus.publish(BusEvent::SessionsSnapshot {
+                sessions: self.hub.snapshot(),
+            }),
             BusEvent::PermissionsChanged { role } => {
                 for id in self.hub.sessions_with_role(&role) {
                     self.hub.deliver(id, self.permissions_event(&role));

@@ -318,6 +318,16 @@ impl Hub {
             .collect()
     }
 
+    /// Every live session by user (`user@domain` → ids): the truth for a bus listener that
+    /// lost `SessionStarted`/`SessionEnded` events (`BusEvent::SessionsQuery`).
+    pub fn snapshot(&self) -> Vec<(String, Vec<SessionId>)> {
+        self.lock()
+            .by_user
+            .iter()
+            .map(|(user, set)| (user.clone(), set.iter().copied().collect()))
+            .collect()
+    }
+
     /// Sessions of `user@domain`.
     pub fn sessions_of(&self, aor: &str) -> Vec<SessionId> {
         self.lock()

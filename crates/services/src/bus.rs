@@ -81,6 +81,11 @@ pub enum BusEvent {
         content_type: String,
         body: String,
     },
+    /// A listener lost events (`Lagged`) and needs the CAS sessions again: the CAS hub
+    /// answers with `SessionsSnapshot`.
+    SessionsQuery,
+    /// The CAS hub's live sessions, `user@domain` → session ids (answer to `SessionsQuery`).
+    SessionsSnapshot { sessions: Vec<(String, Vec<u64>)> },
 }
 
 /// A cloneable handle to the bus.

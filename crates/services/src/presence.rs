@@ -30,6 +30,7 @@ mod table;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -53,11 +54,33 @@ use table::{Change, Table};
 pub const MIN_PUBLISH_EXPIRES: u32 = 60;
 pub const MAX_PUBLISH_EXPIRES: u32 = 3600;
 
+/// Live publications one presentity may hold by default (e.g. 32 devices, one etag each).
+pub const MAX_PUBLICATIONS: usize = 32;
+
+/// Live SIP subscriptions one watcher may hold by default.
+pub const MAX_SUBSCRIPTIONS_PER_WATCHER: usize = 500;
+
 /// The server's presence settings (`[presence]` in the configuration).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PresenceConfig {
     /// What a watcher of the same domain without a decision gets.
     pub same_domain_default: SameDomain,
+    /// Live publications per presentity; a new initial publication beyond it replaces the
+    /// one closest to expiry (`[presence] max_publications_per_presentity`).
+    pub max_publications: usize,
+    /// Live SIP subscriptions one watcher may hold (`[presence]
+    /// max_subscriptions_per_watcher`); the SIP face refuses more.
+    pub max_subscriptions_per_watcher: usize,
+}
+
+impl Default for PresenceConfig {
+    fn default() -> Self {
+        PresenceConfig {
+            same_domain_default: SameDomain::default(),
+            max_publications: MAX_PUBLICATIONS,
+            max_subscriptions_per_watcher: MAX_SUBSCRIPTIONS_PER_WATCHER,
+        }
+    }
 }
 
 /// The presence service; clones share one table.
@@ -86,7 +109,7 @@ impl Presence {
         config: PresenceConfig,
     ) -> Result<Presence, StoreError> {
         let rx = bus.subscribe();
-        let mut table = Table::new(config.same_domain_default);
+        let mut table = Table::new(config.same_domain_default, config.max_publications);
         persist::load(&store, &mut table).await?;
         let bindings = store
             .load_bindings(crate::im::delivery::unix_ms() / 1000)
@@ -172,10 +195,11 @@ impl Presence {
         });
     }
 
-    /// May `watcher` see `presentity` (both `user@domain` or SIP URIs)? For subscribers (the
-    /// SIP face): the pair is remembered, so a later change of the presentity's visibility or
-    /// same-domain policy is announced to this watcher (`PresenceAuthChanged`). Lookups that
-    /// only show presence use [`Presence::may_see`].
+    /// May `watcher` see `presentity` (both `user@domain` or SIP URIs)? For a new subscription
+    /// (the SIP face): the pair is remembered, so a later change of the presentity's
+    /// visibility or same-domain policy is announced to this watcher (`PresenceAuthChanged`);
+    /// each call must be paired with one [`Presence::forget_asker`] when that subscription
+    /// ends. Lookups and re-checks use [`Presence::may_see`].
     pub fn authorize(&self, watcher: &str, presentity: &str) -> Authz {
         let (w, p) = (table::key(watcher), table::key(presentity));
         let mut t = self.lock();
@@ -186,11 +210,33 @@ impl Presence {
             &p,
         );
         // Remembered so a later change of the presentity's rules reaches this watcher.
-        let askers = t.askers.entry(p).or_default();
-        if !askers.contains(&w) {
-            askers.insert(w);
-        }
+        *t.askers.entry(p).or_default().entry(w).or_default() += 1;
         authz
+    }
+
+    /// One subscription that asked [`Presence::authorize`] ended: when it was the watcher's
+    /// last one to `presentity`, the pair is dropped, so the list stays as small as the live
+    /// subscriptions.
+    pub fn forget_asker(&self, watcher: &str, presentity: &str) {
+        let (w, p) = (table::key(watcher), table::key(presentity));
+        let mut t = self.lock();
+        let Some(askers) = t.askers.get_mut(&p) else {
+            return;
+        };
+        if let Some(n) = askers.get_mut(&w) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                askers.remove(&w);
+            }
+        }
+        if askers.is_empty() {
+            t.askers.remove(&p);
+        }
+    }
+
+    /// How many (presentity, watcher) pairs are remembered for rule changes.
+    pub fn askers(&self) -> usize {
+        self.lock().askers.values().map(HashMap::len).sum()
     }
 
     /// May `watcher` see `presentity`, without remembering that it asked.
@@ -258,7 +304,8 @@ impl Presence {
         self.change(|t, _| ((), t.expire(now)));
     }
 
-    pub(crate) fn config(&self) -> PresenceConfig {
+    /// The settings the service was started with.
+    pub fn config(&self) -> PresenceConfig {
         self.inner.config
     }
 }

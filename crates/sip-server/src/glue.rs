@@ -62,6 +62,25 @@ pub fn authorize(core: &Core, watcher: &str, presentity: &str) -> Authz {
     }
 }
 
+/// Re-checks a live subscription's authorization (not remembered again).
+pub fn may_see(core: &Core, watcher: &str, presentity: &str) -> Authz {
+    match presence(core).may_see(watcher, presentity) {
+        services::presence::Authz::Allow => Authz::Allow,
+        services::presence::Authz::Pending => Authz::Pending,
+        services::presence::Authz::Deny => Authz::Deny,
+    }
+}
+
+/// A subscription that asked [`authorize`] ended.
+pub fn forget_asker(core: &Core, watcher: &str, presentity: &str) {
+    presence(core).forget_asker(watcher, presentity);
+}
+
+/// `[presence] max_subscriptions_per_watcher`.
+pub fn max_subscriptions_per_watcher(core: &Core) -> usize {
+    presence(core).config().max_subscriptions_per_watcher
+}
+
 pub fn add_pending(core: &Core, watcher: &str, presentity: &str) {
     presence(core).add_pending(watcher, presentity);
 }

@@ -174,7 +174,7 @@ impl Core {
             .subs
             .of_presentity(Package::MessageSummary, aor)
             .into_iter()
-            .filter_map(|id| self.subs.subs.get(&id).map(|s| s.dialog.target.addr))
+            .filter_map(|id| self.subs.subs.get(&id).map(|s| s.target.addr))
             .collect();
         let body = mwi.summary(aor).to_text();
         let bindings = self.location.lookup(&aor_key(user, domain), unix_now());

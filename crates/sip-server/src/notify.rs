@@ -26,14 +26,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sip::Message;
-use sip_txn::ClientTxnId;
-use tracing::{debug, info};
+use sip_txn::{ClientTxnId, Input};
+use tracing::{debug, info, warn};
 
 use sip_events::subscription::{NotifyFailure, NotifyOutcome, RetryPolicy};
 
 use crate::core::Core;
 use crate::glue::{self, Authz, Rollup};
 use crate::subscribe::{Package, State, SubId};
+use crate::transport::Target;
 
 /// Backoff for failed NOTIFYs.
 const RETRY: RetryPolicy = RetryPolicy {
@@ -91,24 +92,15 @@ impl Core {
             State::Pending => format!("pending;expires={remaining}"),
             State::Terminated(reason) => format!("terminated;reason={reason}"),
         };
-        let event = match &sub.event_id {
-            Some(i) => format!("{};id={i}", sub.package.name()),
-            None => sub.package.name().to_owned(),
-        };
-        let target = sub.dialog.target;
+        let target = sub.target;
         let local = self
             .transports
             .local_addr(target.transport, target.addr.ip());
         let ct = sub.package.content_type();
-        let bytes = sub.dialog.request(
-            "NOTIFY",
-            local,
-            &[("Event", &event), ("Subscription-State", &state)],
-            body.as_ref().map(|(_, b)| (ct, b.as_ref())),
-        );
+        let bytes = sub.notify(local, &state, body.as_ref().map(|(_, b)| (ct, b.as_ref())));
         sub.dirty = false;
         sub.sent_version = body.as_ref().map(|(v, _)| *v).or(sub.sent_version);
-        match self.send_request(target, bytes) {
+        match self.send_own_request(target, bytes) {
             Some(txn) => {
                 if let Some(sub) = self.subs.subs.get_mut(&id) {
                     sub.in_flight = Some(txn);
@@ -117,6 +109,26 @@ impl Core {
             }
             None => self.notify_failed(id, NotifyOutcome::Timeout),
         }
+    }
+
+    /// Starts the client transaction of a NOTIFY we built: indexed for the transaction
+    /// layer, not re-validated (`Core::send_request` parses as if it came off the wire).
+    fn send_own_request(&mut self, target: Target, bytes: Bytes) -> Option<ClientTxnId> {
+        let msg = match Message::parse_own(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "built an unparsable NOTIFY");
+                return None;
+            }
+        };
+        let id = self.txn.new_client_id();
+        self.input(Input::SendRequest {
+            id,
+            msg,
+            target,
+            reliable: target.transport.is_reliable(),
+        });
+        Some(id)
     }
 
     /// A response to one of our NOTIFYs; false when the transaction is not a NOTIFY.
@@ -175,7 +187,7 @@ impl Core {
         };
         match (sub.state, sub.dirty) {
             (_, true) => self.notify_sub(id),
-            (State::Terminated(_), false) => self.subs.remove(id),
+            (State::Terminated(_), false) => self.drop_sub(id),
             _ => {}
         }
     }
@@ -190,7 +202,7 @@ impl Core {
         if terminal || matches!(sub.state, State::Terminated(_)) {
             // Forgotten by the watcher, or the final NOTIFY failed: nothing more is owed.
             info!(watcher = %sub.watcher, ?outcome, "NOTIFY failed for good, subscription removed");
-            self.subs.remove(id);
+            self.drop_sub(id);
             return;
         }
         sub.failures = sub.failures.saturating_add(1);
@@ -225,7 +237,7 @@ impl Core {
                 .is_some_and(|s| matches!(s.state, State::Terminated(_)));
             if terminated {
                 // Its final NOTIFY went unanswered for a whole expiry period.
-                self.subs.remove(id);
+                self.drop_sub(id);
                 continue;
             }
             debug!(sub = id, "subscription expired");
@@ -295,10 +307,10 @@ impl Core {
             let Some(sub) = self.subs.subs.get(&id) else {
                 continue;
             };
-            if sub.watcher != watcher {
+            if &*sub.watcher != watcher {
                 continue;
             }
-            let now = glue::authorize(self, watcher, presentity);
+            let now = glue::may_see(self, watcher, presentity);
             let Some(sub) = self.subs.subs.get_mut(&id) else {
                 continue;
             };

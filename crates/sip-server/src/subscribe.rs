@@ -3,8 +3,13 @@
 //! dialogs; `notify.rs` sends the NOTIFYs and runs the timers.
 //!
 //! - Every initial SUBSCRIBE is digest-authenticated against its From (a subscription is
-//!   state). In-dialog refreshes are matched by Call-ID and our tag, like the B2BUA's
-//!   in-dialog requests, and routed here *before* the B2BUA's relay (`core.rs`).
+//!   state). In-dialog refreshes are matched by Call-ID, our tag and the watcher's From tag
+//!   (481 otherwise), and routed here *before* the B2BUA's relay (`core.rs`); one from
+//!   another flow than the subscription's is authenticated again and must be the watcher's.
+//! - A watcher holds at most `[presence] max_subscriptions_per_watcher` subscriptions; one
+//!   more is `403 Too Many Subscriptions` (a quota: RFC 3261 §21.4.4 "do not repeat").
+//! - No user enumeration: a presentity of our domain that does not exist is answered like
+//!   one that hides its presence (202 + a pending NOTIFY without state), never 404.
 //! - An unknown package is answered `489 Bad Event` with `Allow-Events` (§4.2.1.1). A missing
 //!   `Accept` means the package's default type (`application/pidf+xml` resp.
 //!   `application/simple-message-summary`, RFC 3856 §6.7, RFC 3842 §5.1); an `Accept` that
@@ -24,26 +29,27 @@
 //! - `Event: presence;rollup=most-available|semi-available|compound` picks the rollup
 //!   policy of that subscription (compound by default).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+pub mod store;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use services::registrar::aor_key;
 use sip::{HeaderName, Message, Method, response_to};
-use sip_txn::{ClientTxnId, ServerTxnId};
+use sip_txn::ServerTxnId;
 use tracing::debug;
 
 use crate::core::Core;
-use crate::dialog::{Dialog, contact_uri};
+use crate::dialog::contact_uri;
 use crate::glue::{self, Authz, Rollup};
 use crate::transport::Target;
-use crate::util::random_token;
+
+pub use store::{State, SubId, Subscriptions};
 
 /// The packages we notify, for `Allow-Events` (RFC 6665 §8.2.2).
 pub const ALLOW_EVENTS: &str = "presence, message-summary";
 /// Subscription duration when the SUBSCRIBE has no Expires (RFC 3856 §6.4, RFC 3842 §5.1).
 const DEFAULT_EXPIRES: u32 = 3600;
-
-pub type SubId = u64;
 
 /// An event package we serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,172 +125,6 @@ impl EventHeader {
     }
 }
 
-/// Where a subscription stands (RFC 6665 §4.1.3 `Subscription-State`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    Pending,
-    Active,
-    /// With the reason token; the subscription goes once its final NOTIFY is answered.
-    Terminated(&'static str),
-}
-
-/// One subscription dialog, notifier side.
-#[derive(Debug)]
-pub struct Sub {
-    pub package: Package,
-    pub presentity: String,
-    pub watcher: String,
-    pub event_id: Option<String>,
-    pub rollup: Rollup,
-    pub dialog: Dialog,
-    pub remote_cseq: u32,
-    pub expires_at: Instant,
-    pub state: State,
-    /// The NOTIFY awaiting its final response (one at a time, §4.2.2).
-    pub in_flight: Option<ClientTxnId>,
-    /// Newer state than the last NOTIFY carried: send once nothing is outstanding.
-    pub dirty: bool,
-    pub failures: u32,
-    pub retry_at: Option<Instant>,
-    pub sent_version: Option<u64>,
-    /// The watcher may see the state (authorized); never true for a pending or blocked one.
-    pub allowed: bool,
-}
-
-/// Every subscription and the indexes that find them.
-#[derive(Debug, Default)]
-pub struct Subscriptions {
-    next_id: SubId,
-    pub subs: HashMap<SubId, Sub>,
-    by_dialog: HashMap<(String, String), SubId>,
-    by_presentity: HashMap<(Package, String), HashSet<SubId>>,
-    pub by_txn: HashMap<ClientTxnId, SubId>,
-    expiries: BTreeSet<(Instant, SubId)>,
-    retries: BTreeSet<(Instant, SubId)>,
-}
-
-impl Subscriptions {
-    fn insert(&mut self, sub: Sub) -> SubId {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.by_dialog.insert(
-            (sub.dialog.call_id.clone(), sub.dialog.local_tag.clone()),
-            id,
-        );
-        self.by_presentity
-            .entry((sub.package, sub.presentity.clone()))
-            .or_default()
-            .insert(id);
-        self.expiries.insert((sub.expires_at, id));
-        self.subs.insert(id, sub);
-        id
-    }
-
-    /// Forgets a subscription entirely.
-    pub fn remove(&mut self, id: SubId) {
-        let Some(sub) = self.subs.remove(&id) else {
-            return;
-        };
-        self.by_dialog
-            .remove(&(sub.dialog.call_id.clone(), sub.dialog.local_tag.clone()));
-        self.unindex(id, &sub);
-        self.expiries.remove(&(sub.expires_at, id));
-        if let Some(t) = sub.retry_at {
-            self.retries.remove(&(t, id));
-        }
-        if let Some(t) = sub.in_flight {
-            self.by_txn.remove(&t);
-        }
-    }
-
-    /// Takes a subscription out of its presentity's fan-out (it is terminating).
-    fn unindex(&mut self, id: SubId, sub: &Sub) {
-        let key = (sub.package, sub.presentity.clone());
-        if let Some(set) = self.by_presentity.get_mut(&key) {
-            set.remove(&id);
-            if set.is_empty() {
-                self.by_presentity.remove(&key);
-            }
-        }
-    }
-
-    /// Marks a subscription as terminating with `reason` (no more fan-out to it).
-    pub fn terminate(&mut self, id: SubId, reason: &'static str) {
-        let Some(sub) = self.subs.get_mut(&id) else {
-            return;
-        };
-        sub.state = State::Terminated(reason);
-        let key = (sub.package, sub.presentity.clone());
-        if let Some(set) = self.by_presentity.get_mut(&key) {
-            set.remove(&id);
-            if set.is_empty() {
-                self.by_presentity.remove(&key);
-            }
-        }
-    }
-
-    pub fn set_expiry(&mut self, id: SubId, at: Instant) {
-        if let Some(sub) = self.subs.get_mut(&id) {
-            self.expiries.remove(&(sub.expires_at, id));
-            sub.expires_at = at;
-            self.expiries.insert((at, id));
-        }
-    }
-
-    pub fn set_retry(&mut self, id: SubId, at: Option<Instant>) {
-        if let Some(sub) = self.subs.get_mut(&id) {
-            if let Some(t) = sub.retry_at.take() {
-                self.retries.remove(&(t, id));
-            }
-            if let Some(t) = at {
-                sub.retry_at = Some(t);
-                self.retries.insert((t, id));
-            }
-        }
-    }
-
-    /// The subscriptions of one presentity in one package.
-    pub fn of_presentity(&self, package: Package, presentity: &str) -> Vec<SubId> {
-        self.by_presentity
-            .get(&(package, presentity.to_owned()))
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default()
-    }
-
-    pub fn next_deadline(&self) -> Option<Instant> {
-        let e = self.expiries.first().map(|(t, _)| *t);
-        let r = self.retries.first().map(|(t, _)| *t);
-        match (e, r) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Subscriptions whose expiry passed, and those whose retry is due.
-    pub fn due(&mut self, now: Instant) -> (Vec<SubId>, Vec<SubId>) {
-        let mut expired = Vec::new();
-        while let Some(&(t, id)) = self.expiries.first() {
-            if t > now {
-                break;
-            }
-            self.expiries.remove(&(t, id));
-            expired.push(id);
-        }
-        let mut retry = Vec::new();
-        while let Some(&(t, id)) = self.retries.first() {
-            if t > now {
-                break;
-            }
-            self.retries.remove(&(t, id));
-            if let Some(s) = self.subs.get_mut(&id) {
-                s.retry_at = None;
-            }
-            retry.push(id);
-        }
-        (expired, retry)
-    }
-}
-
 /// Whether the `Accept` rows allow `ct` (none at all means the package default, §4.2.1.1).
 fn accepts(msg: &Message, ct: &str) -> bool {
     let rows = msg.header_values(HeaderName::Accept);
@@ -329,6 +169,14 @@ impl Core {
             return;
         };
         let watcher = aor_key(&user, &domain);
+        let cap = glue::max_subscriptions_per_watcher(self);
+        if self.subs.of_watcher(&watcher) >= cap {
+            // A per-user quota, not an overload: 403 says "do not repeat" (RFC 3261
+            // §21.4.4), where 503 would invite a retry or a failover.
+            debug!(watcher = %watcher, cap, "subscription refused: per-watcher cap");
+            self.respond(txn, &msg, 403, "Too Many Subscriptions", &[]);
+            return;
+        }
         let Some(ev) = EventHeader::of(&msg) else {
             self.bad_event(txn, &msg);
             return;
@@ -354,15 +202,15 @@ impl Core {
             return;
         };
         let puser = uri.user_unescaped().unwrap_or_default();
-        if !self.dir.user_exists(&pdomain, &puser) {
-            self.respond(txn, &msg, 404, "Not Found", &[]);
-            return;
-        }
         let presentity = aor_key(&puser, &pdomain);
+        // Before any existence check: whose mailbox it is says nothing about who exists.
         if package == Package::MessageSummary && presentity != watcher {
             self.respond(txn, &msg, 403, "Not Your Mailbox", &[]);
             return;
         }
+        // No user enumeration: a user that does not exist is answered like one who hides
+        // their presence (202, a pending NOTIFY without state), never 404.
+        let exists = self.dir.user_exists(&pdomain, &puser);
         if !accepts(&msg, package.content_type()) {
             let accept = [("Accept", package.content_type().to_owned())];
             self.respond(txn, &msg, 406, "Not Acceptable", &accept);
@@ -383,38 +231,51 @@ impl Core {
                 return;
             }
         };
+        let asked = package == Package::Presence && exists;
         let authz = match package {
-            Package::Presence => glue::authorize(self, &watcher, &presentity),
+            Package::Presence if exists => glue::authorize(self, &watcher, &presentity),
+            Package::Presence => Authz::Deny,
             Package::MessageSummary => Authz::Allow,
         };
-        let tag = random_token(12);
-        let dialog = Dialog {
-            call_id: msg.call_id().unwrap_or_default().to_owned(),
-            local: format!(
-                "{};tag={tag}",
-                msg.header(HeaderName::To).unwrap_or_default()
-            ),
-            local_tag: tag.clone(),
-            remote: msg.header(HeaderName::From).unwrap_or_default().to_owned(),
-            remote_target,
-            route_set: msg
-                .header_values(HeaderName::RecordRoute)
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
-            target: source,
-            local_cseq: 0,
-        };
-        let key = (dialog.call_id.clone(), tag.clone());
-        if self.subs.by_dialog.contains_key(&key) {
-            self.respond(txn, &msg, 500, "Dialog Exists", &[]);
-            return;
-        }
         let state = match (granted, authz) {
             (0, _) => State::Terminated("timeout"),
             (_, Authz::Allow) => State::Active,
             (_, Authz::Pending | Authz::Deny) => State::Pending,
         };
+        let from = msg.from();
+        let from_tag = from.as_ref().and_then(|f| f.tag()).unwrap_or_default();
+        let inserted = self.subs.insert(store::NewSub {
+            package,
+            presentity: Arc::from(presentity.as_str()),
+            watcher: Arc::from(watcher.as_str()),
+            event_id: ev.id.as_deref(),
+            rollup: ev.rollup.unwrap_or_default(),
+            to: msg.header(HeaderName::To).unwrap_or_default(),
+            from: msg.header(HeaderName::From).unwrap_or_default(),
+            from_tag,
+            call_id: msg.call_id().unwrap_or_default(),
+            record_route: msg.header_values(HeaderName::RecordRoute),
+            remote_target: &remote_target,
+            target: source,
+            remote_cseq: msg.cseq().map_or(0, |c| c.seq),
+            expires_at: Instant::now() + Duration::from_secs(u64::from(granted)),
+            state,
+            asked,
+            allowed: authz == Authz::Allow,
+        });
+        let Some(id) = inserted else {
+            if asked {
+                glue::forget_asker(self, &watcher, &presentity);
+            }
+            self.respond(txn, &msg, 400, "Header Too Long", &[]);
+            return;
+        };
+        let tag = self
+            .subs
+            .subs
+            .get(&id)
+            .map(|s| s.tag(id))
+            .unwrap_or_default();
         let (code, reason) = if authz == Authz::Allow {
             (200, "OK")
         } else {
@@ -425,24 +286,6 @@ impl Core {
             glue::add_pending(self, &watcher, &presentity);
         }
         debug!(package = package.name(), watcher = %watcher, presentity = %presentity, expires = granted, "subscription created");
-        let sub = Sub {
-            package,
-            presentity,
-            watcher,
-            event_id: ev.id,
-            rollup: ev.rollup.unwrap_or_default(),
-            dialog,
-            remote_cseq: msg.cseq().map_or(0, |c| c.seq),
-            expires_at: Instant::now() + Duration::from_secs(u64::from(granted)),
-            state,
-            in_flight: None,
-            dirty: true,
-            failures: 0,
-            retry_at: None,
-            sent_version: None,
-            allowed: authz == Authz::Allow,
-        };
-        let id = self.subs.insert(sub);
         if granted == 0 {
             // A fetch (§4.4.3): one final NOTIFY, with the state only for allowed watchers.
             self.subs.terminate(id, "timeout");
@@ -452,6 +295,11 @@ impl Core {
 
     /// A SUBSCRIBE inside one of our subscription dialogs: refresh or unsubscribe
     /// (RFC 6665 §4.2.1.2–§4.2.1.4). Returns false when the dialog is not a subscription.
+    ///
+    /// The dialog is Call-ID, our tag *and* the watcher's From tag (RFC 3261 §12): a request
+    /// with our Call-ID and tag but another From tag is not in the dialog (481), so knowing
+    /// the Call-ID is not enough to extend or cancel someone's subscription. A refresh from
+    /// a flow other than the subscription's is digest-authenticated as the watcher.
     pub fn on_subscribe_in_dialog(
         &mut self,
         txn: ServerTxnId,
@@ -461,18 +309,34 @@ impl Core {
         if msg.method_kind() != Method::Subscribe {
             return false;
         }
-        let Some(key) = msg
+        let Some(id) = msg
             .call_id()
             .zip(msg.to().and_then(|t| t.tag().map(str::to_owned)))
-            .map(|(c, t)| (c.to_owned(), t))
+            .and_then(|(c, t)| self.subs.find(c, &t))
         else {
-            return false;
-        };
-        let Some(id) = self.subs.by_dialog.get(&key).copied() else {
             return false;
         };
         let Some(sub) = self.subs.subs.get(&id) else {
             return false;
+        };
+        let from = msg.from();
+        if from.as_ref().and_then(|f| f.tag()).unwrap_or_default() != sub.watcher_tag() {
+            debug!(sub = id, "in-dialog SUBSCRIBE with a foreign From tag");
+            self.respond(txn, msg, 481, "Subscription Does Not Exist", &[]);
+            return true;
+        }
+        if source != sub.target {
+            let watcher = sub.watcher.clone();
+            let Some((user, domain)) = self.authenticate(txn, msg, source) else {
+                return true;
+            };
+            if aor_key(&user, &domain) != *watcher {
+                self.respond(txn, msg, 403, "Not the Watcher", &[]);
+                return true;
+            }
+        }
+        let Some(sub) = self.subs.subs.get(&id) else {
+            return true;
         };
         if matches!(sub.state, State::Terminated(_)) {
             self.respond(txn, msg, 481, "Subscription Does Not Exist", &[]);
@@ -485,8 +349,7 @@ impl Core {
         }
         let package = sub.package;
         let pending = sub.state == State::Pending;
-        let tag = sub.dialog.local_tag.clone();
-        let event_id = sub.event_id.clone();
+        let tag = sub.tag(id);
         let Some(ev) = EventHeader::of(msg).filter(|e| e.package == Some(package)) else {
             self.bad_event(txn, msg);
             return true;
@@ -495,7 +358,7 @@ impl Core {
             self.respond(txn, msg, 400, "Invalid Event id", &[]);
             return true;
         }
-        if ev.id != event_id {
+        if ev.id.as_deref() != sub.event_id.as_deref() {
             // Another `id` in this dialog would be a second subscription sharing the dialog
             // (RFC 6665 §4.5.2); we keep one per dialog, so that one does not exist.
             self.respond(txn, msg, 481, "Subscription Does Not Exist", &[]);
@@ -518,9 +381,9 @@ impl Core {
             // SUBSCRIBE is a target refresh request (RFC 6665 §4.1.2.4); the flow it came
             // on is where NOTIFYs go from now on.
             if let Some(sip::ContactValue::Addr(a)) = msg.contacts().first() {
-                a.uri.raw().clone_into(&mut sub.dialog.remote_target);
+                sub.set_remote_target(a.uri.raw());
             }
-            sub.dialog.target = source;
+            sub.target = source;
             sub.dirty = true;
         }
         let (code, reason) = if pending {
@@ -542,6 +405,15 @@ impl Core {
         );
         self.notify_sub(id);
         true
+    }
+
+    /// Forgets a subscription; the presence service forgets that its watcher asked.
+    pub fn drop_sub(&mut self, id: SubId) {
+        if let Some(sub) = self.subs.remove(id)
+            && sub.asked
+        {
+            glue::forget_asker(self, &sub.watcher, &sub.presentity);
+        }
     }
 
     /// The 2xx to a SUBSCRIBE: our tag, Contact, the granted Expires (§4.2.1.1).

@@ -225,9 +225,14 @@ fn subscribe_refresh_unsubscribe_and_refusals() {
     assert_eq!(resp.status(), Some(423));
     assert_eq!(resp.header(HeaderName::MinExpires), Some("2"));
 
+    // No user enumeration: a user that does not exist looks like one who hides (202,
+    // pending, no state; sip_presence_limits.rs compares the two byte for byte).
     alice.new_call();
     let req = subscribe_req(&mut alice, "nobody", "presence", 600);
-    assert_eq!(alice.authenticated(&req, None).status(), Some(404));
+    assert_eq!(alice.authenticated(&req, None).status(), Some(202));
+    let n = notify(&mut alice, 200);
+    assert!(sub_state(&n).starts_with("pending"), "{}", sub_state(&n));
+    assert!(n.body().is_empty());
 
     // Someone else's mailbox.
     alice.new_call();

@@ -2,6 +2,7 @@
 //! handling mode (`config` `mode_changed` notices), registration counts (only until the SIP
 //! face reports devices itself) and the publication expiry sweep.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -25,15 +26,39 @@ pub(super) fn spawn(p: Presence, mut rx: broadcast::Receiver<BusEvent>) {
         }
     });
     tokio::spawn(async move {
+        // Set by a lag, acted on once caught up: a query published while the channel is
+        // still full would push out the next event and lag us again, forever.
+        let mut resync_due = false;
         loop {
             match rx.recv().await {
                 Ok(ev) => on_bus(&p, ev),
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    warn!(lost = n, "presence lagged behind the bus");
+                    warn!(
+                        lost = n,
+                        "presence lagged behind the bus, resyncing CAS sessions"
+                    );
+                    resync_due = true;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             }
+            if resync_due && rx.is_empty() {
+                resync_due = false;
+                resync(&p.inner.bus);
+            }
         }
+    });
+}
+
+/// Lost events may have included session starts and ends: ask the CAS hub for its sessions
+/// now, and once more a second later. The answer comes in bus order, so events after it
+/// apply on top of it; the second answer mends a session that started or ended between the
+/// hub's snapshot and its own bus event (or a query the hub's listener lost).
+fn resync(bus: &crate::bus::Bus) {
+    bus.publish(BusEvent::SessionsQuery);
+    let bus = bus.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        bus.publish(BusEvent::SessionsQuery);
     });
 }
 
@@ -41,6 +66,7 @@ fn on_bus(p: &Presence, ev: BusEvent) {
     match ev {
         BusEvent::SessionStarted { user } => p.session(&user, None, true),
         BusEvent::SessionEnded { user, session } => p.session(&user, Some(session), false),
+        BusEvent::SessionsSnapshot { sessions } => p.sessions_snapshot(sessions),
         BusEvent::Registration { aor, contacts }
             if !p.inner.direct_devices.load(Ordering::Relaxed) =>
         {
@@ -97,6 +123,47 @@ impl Presence {
                 }
             }
             ((), t.refresh(&aor).into_iter().collect())
+        });
+    }
+}
+
+impl Presence {
+    /// The CAS hub's sessions (`user@domain` → ids) replace what the bus events built: counts,
+    /// mobile sessions, and CAS following of users without a session.
+    pub(crate) fn sessions_snapshot(&self, sessions: Vec<(String, Vec<u64>)>) {
+        let truth: HashMap<String, HashSet<u64>> = sessions
+            .into_iter()
+            .map(|(u, ids)| (key(&u), ids.into_iter().collect()))
+            .collect();
+        self.change(|t, _| {
+            let mut touched = Vec::new();
+            for (aor, p) in &mut t.people {
+                let ids = truth.get(aor);
+                let n = ids.map_or(0, HashSet::len);
+                let before = (p.sessions, p.mobile.len());
+                p.sessions = n;
+                p.mobile.retain(|s| ids.is_some_and(|i| i.contains(s)));
+                if before != (p.sessions, p.mobile.len()) {
+                    touched.push(aor.clone());
+                }
+            }
+            for (aor, ids) in &truth {
+                if !t.people.contains_key(aor) {
+                    t.person(aor).sessions = ids.len();
+                    touched.push(aor.clone());
+                }
+            }
+            let gone: Vec<String> = t
+                .watching
+                .keys()
+                .filter(|w| !truth.contains_key(*w))
+                .cloned()
+                .collect();
+            for w in gone {
+                t.unwatch_all(&w);
+            }
+            let changes = touched.iter().filter_map(|a| t.refresh(a)).collect();
+            ((), changes)
         });
     }
 }

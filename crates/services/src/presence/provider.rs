@@ -19,6 +19,8 @@ use crate::provider::{BoxFuture, Caller, Outcome, Provider, store_error};
 
 /// Users one request may name.
 const MAX_USERS: usize = 500;
+/// Users one user may follow (CAS `presence.subscribe`) at a time.
+const MAX_FOLLOWED: usize = 2000;
 /// Longest note, in characters.
 const MAX_NOTE: usize = 256;
 
@@ -33,7 +35,7 @@ impl PresenceTopic {
         PresenceTopic { presence, store }
     }
 
-    /// `user@domain` of each named user that exists; unknown ones as `Err(name)`.
+    /// `user@domain` of each named user: `Ok` when the user exists, `Err` otherwise.
     async fn users(
         &self,
         caller: &Caller,
@@ -51,11 +53,8 @@ impl PresenceTopic {
                 .await
                 .map_err(store_error)?
                 .is_some();
-            out.push(if known {
-                Ok(format!("{user}@{domain}"))
-            } else {
-                Err(n)
-            });
+            let aor = format!("{user}@{domain}");
+            out.push(if known { Ok(aor) } else { Err(aor) });
         }
         Ok(out)
     }
@@ -70,21 +69,42 @@ impl PresenceTopic {
             names.push(caller.aor());
         }
         let me = caller.aor();
+        let users = self.users(caller, names).await?;
+        if follow || req.subscribe {
+            let mut t = self.presence.lock();
+            let set = t.watching.get(&me);
+            let new = users
+                .iter()
+                .filter(|u| {
+                    let (Ok(aor) | Err(aor)) = u;
+                    !set.is_some_and(|s| s.contains(aor))
+                })
+                .count();
+            if set.map_or(0, |s| s.len()) + new > MAX_FOLLOWED {
+                return Err(CasError::bad_request(format!(
+                    "a user follows at most {MAX_FOLLOWED} users"
+                )));
+            }
+            for u in &users {
+                // Unknown users are followed too: `unsubscribe` must not tell them apart.
+                let (Ok(aor) | Err(aor)) = u;
+                t.watch(&me, aor, rollup);
+            }
+        }
         let mut list = Vec::new();
-        for u in self.users(caller, names).await? {
-            let aor = match u {
-                Ok(aor) => aor,
-                Err(name) => {
-                    let mut o = render::unauthorized(&name, false);
-                    o.insert("unknown".into(), json!(true));
-                    list.push(Value::Object(o));
-                    continue;
+        for u in users {
+            let o = match u {
+                Ok(aor) => self.presence.seen_by(&me, &aor, rollup),
+                // No user enumeration: an unknown user looks like one who hides their
+                // presence, or (where a stranger would wait for a decision) like one who has
+                // not decided yet.
+                Err(aor) => {
+                    let default = self.presence.config().same_domain_default;
+                    let pending = auth::decide(None, default, &me, &aor) == Authz::Pending;
+                    render::unauthorized(&aor, pending)
                 }
             };
-            if follow || req.subscribe {
-                self.presence.lock().watch(&me, &aor, rollup);
-            }
-            list.push(Value::Object(self.presence.seen_by(&me, &aor, rollup)));
+            list.push(Value::Object(o));
         }
         let mut o = Object::new();
         o.insert("presence".into(), Value::Array(list));
@@ -339,7 +359,7 @@ impl PresenceTopic {
                         .into_iter()
                         .flat_map(|m| m.keys().cloned()),
                 );
-                touched.extend(t.askers.get(me).into_iter().flatten().cloned());
+                touched.extend(t.askers.get(me).into_iter().flat_map(|m| m.keys().cloned()));
                 touched.extend(after.watchers.keys().cloned());
             }
         }

@@ -7,6 +7,11 @@
 //! class names (`voice`, `video`, `im`) in the compound document and `summary` in a rolled-up
 //! one; the person id is `person`.
 //!
+//! "Connected on mobile" (a CAS client said `mobile: true`) is one more tuple of the compound
+//! document, present only while it is true: `<tuple id="mobile">` with `<basic>open</basic>`,
+//! the RPID class `mobile` (RFC 4480 §3.3, a tuple grouping) and the note `mobile`. It says
+//! that the person is reachable on a mobile client, nothing about which device or how many.
+//!
 //! PIDF has only `open`/`closed`: a reachable class is `open`, `offline` is `closed`, and busy
 //! or away are said with RPID activities (phones such as baresip read `<rpid:busy/>`,
 //! `<rpid:on-the-phone/>` and `<rpid:away/>`). Each tuple's `<note>` carries the state word
@@ -19,6 +24,9 @@ use sip_events::pidf::{Activity, Basic, Document, MediaCaps, Note, Person, Tuple
 
 use super::model::{Class, Rollup, State, Summary, View};
 use super::rollup::{activity_state, summary};
+
+/// Tuple id, RPID class and note of the "connected on mobile" tuple of the compound view.
+pub const MOBILE: &str = "mobile";
 
 /// The PIDF XML of `aor`'s `view` under `rollup`.
 pub fn pidf(aor: &str, view: &View, rollup: Rollup) -> String {
@@ -38,13 +46,19 @@ pub fn document(aor: &str, view: &View, rollup: Rollup) -> Document {
     };
     let (tuples, activities) = match rollup {
         Rollup::Compound => {
-            let tuples = Class::ALL
+            let mut tuples: Vec<Tuple> = Class::ALL
                 .into_iter()
                 .map(|c| {
                     let s = view.class(c);
                     tuple(c.as_str(), s != State::Offline, s.as_str(), caps(c))
                 })
                 .collect();
+            if view.mobile {
+                tuples.push(Tuple {
+                    class: Some(MOBILE.to_owned()),
+                    ..tuple(MOBILE, true, MOBILE, MediaCaps::default())
+                });
+            }
             let mut acts = view.activities.clone();
             for s in [State::Busy, State::Away] {
                 let any = Class::ALL.into_iter().any(|c| view.class(c) == s);
@@ -186,14 +200,26 @@ mod tests {
     fn compound_names_classes_and_the_virtual_address_only() {
         let d = document("bob@example.test", &on_call(), Rollup::Compound);
         assert_eq!(d.entity, "sip:bob@example.test");
-        let ids: Vec<&str> = d.tuples.iter().map(|t| t.id.as_str()).collect();
-        assert_eq!(ids, ["voice", "video", "im"]);
         assert_eq!(d.tuples[0].basic, Some(Basic::Open));
         assert_eq!(d.tuples[1].basic, Some(Basic::Closed));
         assert_eq!(d.tuples[1].contact, None);
         assert_eq!(d.tuples[2].contact.as_deref(), Some("sip:bob@example.test"));
         assert_eq!(d.persons[0].activities, [Activity::OnThePhone]);
         assert_eq!(d.persons[0].notes[0].text, "call me");
+        let ids: Vec<&str> = d.tuples.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["voice", "video", "im", "mobile"]);
+        let xml = pidf("bob@example.test", &on_call(), Rollup::Compound);
+        let back = sip_events::pidf::parse(xml.as_bytes()).unwrap();
+        let m = back.tuples.iter().find(|t| t.id == MOBILE).unwrap();
+        assert_eq!(m.basic, Some(Basic::Open));
+        assert_eq!(m.class.as_deref(), Some(MOBILE));
+        assert_eq!(m.contact.as_deref(), Some("sip:bob@example.test"));
+        let still = View {
+            mobile: false,
+            ..on_call()
+        };
+        let d = document("bob@example.test", &still, Rollup::Compound);
+        assert!(d.tuples.iter().all(|t| t.id != MOBILE));
         let j = json("bob@example.test", 7, &on_call(), Rollup::Compound);
         assert_eq!(j["classes"]["voice"], "busy");
         assert_eq!(j["state"], "available");

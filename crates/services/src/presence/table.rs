@@ -116,18 +116,22 @@ pub(super) struct Table {
     pub rules: HashMap<String, Rules>,
     /// Presentity → CAS watchers (`user@domain`) and the rollup each asked for.
     pub watchers: HashMap<String, HashMap<String, Rollup>>,
-    /// Presentity → watchers that asked [`super::Presence::authorize`] (SIP subscribers), so
-    /// a change of visibility or default policy can be announced to each of them.
-    pub askers: HashMap<String, HashSet<String>>,
+    /// Presentity → watchers that asked [`super::Presence::authorize`] (SIP subscribers) and
+    /// how many of their subscriptions live, so a change of visibility or default policy can
+    /// be announced to each of them; a pair goes with its last subscription
+    /// ([`super::Presence::forget_asker`]).
+    pub askers: HashMap<String, HashMap<String, u32>>,
     /// Watcher → the presentities it watches (to forget them when its last session ends).
     pub watching: HashMap<String, HashSet<String>>,
     /// The server's same-domain default, copied in so decisions need no other state.
     pub same_domain: super::SameDomain,
+    /// Live publications one presentity may hold.
+    max_publications: usize,
     next_version: u64,
 }
 
 impl Table {
-    pub fn new(same_domain: super::SameDomain) -> Table {
+    pub fn new(same_domain: super::SameDomain, max_publications: usize) -> Table {
         Table {
             people: HashMap::new(),
             publications: Publications::new(PubPolicy {
@@ -140,6 +144,7 @@ impl Table {
             askers: HashMap::new(),
             watching: HashMap::new(),
             same_domain,
+            max_publications: max_publications.max(1),
             next_version: 0,
         }
     }
@@ -248,6 +253,9 @@ impl Table {
         now: Instant,
     ) -> Result<Published, PublishError> {
         self.person(aor);
+        if req.etag.is_none() && req.doc.is_some() {
+            self.make_room(aor, now);
+        }
         let outcome = self
             .publications
             .apply(
@@ -299,6 +307,32 @@ impl Table {
             .map(|e| e.etag.0.clone())
             .collect();
         for etag in older {
+            let removal = publication::Request {
+                resource: aor,
+                if_match: Some(&etag),
+                expires: Some(0),
+                body: None,
+                etag_seed: 0,
+            };
+            let _ = self.publications.apply(now, removal);
+        }
+    }
+
+    /// Before a new initial publication: when `aor` holds its maximum, the publications
+    /// closest to expiry go, so one user publishing from ever new flows (or ever new etags)
+    /// cannot grow the table, while their newest device is always heard.
+    fn make_room(&mut self, aor: &str, now: Instant) {
+        let mut live: Vec<(Instant, String)> = self
+            .publications
+            .entries(aor)
+            .map(|e| (e.expires_at, e.etag.0.clone()))
+            .collect();
+        let excess = (live.len() + 1).saturating_sub(self.max_publications);
+        if excess == 0 {
+            return;
+        }
+        live.sort();
+        for (_, etag) in live.into_iter().take(excess) {
             let removal = publication::Request {
                 resource: aor,
                 if_match: Some(&etag),

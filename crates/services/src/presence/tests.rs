@@ -18,6 +18,7 @@ async fn start(default: SameDomain) -> (Presence, Store, broadcast::Receiver<Bus
     let rx = bus.subscribe();
     let cfg = PresenceConfig {
         same_domain_default: default,
+        ..PresenceConfig::default()
     };
     let p = Presence::start(store.clone(), bus, cfg).await.unwrap();
     (p, store, rx)
@@ -261,4 +262,116 @@ async fn hiding_reaches_sip_watchers_that_asked() {
         }
     }
     assert_eq!(told, [alice]);
+}
+
+/// A presence listener that lags behind the bus (events lost) takes the CAS sessions from
+/// the hub's answer to `SessionsQuery`: a lost `SessionEnded` does not leave IM available.
+#[tokio::test]
+async fn lagging_listener_resyncs_sessions_from_the_hub() {
+    let store = Store::open_memory().await.unwrap();
+    let bus = Bus::new(16);
+    let p = Presence::start(store, bus.clone(), PresenceConfig::default())
+        .await
+        .unwrap();
+    // The CAS hub's part (cas-server answers the same way): its sessions are the truth.
+    type Sessions = Vec<(String, Vec<u64>)>;
+    let truth: std::sync::Arc<std::sync::Mutex<Sessions>> = std::sync::Arc::default();
+    let (hub_truth, hub_bus, mut hub_rx) = (truth.clone(), bus.clone(), bus.subscribe());
+    tokio::spawn(async move {
+        loop {
+            match hub_rx.recv().await {
+                Ok(BusEvent::SessionsQuery) => {
+                    let sessions = hub_truth.lock().unwrap().clone();
+                    hub_bus.publish(BusEvent::SessionsSnapshot { sessions });
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+                _ => {}
+            }
+        }
+    });
+    let im = |p: &Presence| p.view(BOB).1.im;
+    let settle = || tokio::time::sleep(Duration::from_millis(50));
+
+    *truth.lock().unwrap() = vec![(BOB.into(), vec![7])];
+    bus.publish(BusEvent::SessionStarted { user: BOB.into() });
+    settle().await;
+    assert_eq!(im(&p), State::Available);
+
+    // The session ends, and a burst the listener cannot keep up with buries the event.
+    truth.lock().unwrap().clear();
+    bus.publish(BusEvent::SessionEnded {
+        user: BOB.into(),
+        session: 7,
+    });
+    for _ in 0..64 {
+        bus.publish(BusEvent::MwiChanged {
+            aor: "nobody@example.test".into(),
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while im(&p) != State::Offline && Instant::now() < deadline {
+        settle().await;
+    }
+    assert_eq!(
+        im(&p),
+        State::Offline,
+        "a lost SessionEnded left IM available"
+    );
+
+    // And the other way round: a lost start is found too.
+    *truth.lock().unwrap() = vec![(BOB.into(), vec![8, 9])];
+    bus.publish(BusEvent::SessionStarted { user: BOB.into() });
+    for _ in 0..64 {
+        bus.publish(BusEvent::MwiChanged {
+            aor: "nobody@example.test".into(),
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while im(&p) != State::Available && Instant::now() < deadline {
+        settle().await;
+    }
+    assert_eq!(im(&p), State::Available);
+    assert_eq!(p.lock().people.get(BOB).unwrap().sessions, 2);
+}
+
+/// A presentity holds at most `max_publications`: a new initial publication replaces the
+/// one closest to expiry; pairs remembered by `authorize` go with their last subscription.
+#[tokio::test]
+async fn publications_are_capped_and_askers_forgotten() {
+    let store = Store::open_memory().await.unwrap();
+    let cfg = PresenceConfig {
+        max_publications: 3,
+        ..PresenceConfig::default()
+    };
+    let p = Presence::start(store, Bus::default(), cfg).await.unwrap();
+    let t0 = Instant::now();
+    let mut etags = Vec::new();
+    for i in 0..5u32 {
+        let e = p
+            .publish(
+                BOB,
+                &format!("flow-{i}"),
+                req(None, 600 + i * 10, Some(Basic::Open)),
+                t0,
+            )
+            .unwrap();
+        etags.push(e.etag);
+        assert!(p.lock().publications.entries(BOB).count() <= 3);
+    }
+    // The two oldest went; the newest three refresh.
+    for (i, e) in etags.iter().enumerate() {
+        let r = p.publish(BOB, "x", req(Some(e), 600, None), t0);
+        assert_eq!(r.is_ok(), i >= 2, "publication {i}: {r:?}");
+    }
+
+    assert_eq!(p.authorize("alice@example.test", BOB), Authz::Allow);
+    assert_eq!(p.authorize("alice@example.test", BOB), Authz::Allow);
+    assert_eq!(p.authorize("carol@example.test", BOB), Authz::Allow);
+    assert_eq!(p.askers(), 2);
+    p.forget_asker("alice@example.test", BOB);
+    assert_eq!(p.askers(), 2, "alice still has a subscription");
+    p.forget_asker("alice@example.test", BOB);
+    p.forget_asker("carol@example.test", BOB);
+    assert_eq!(p.askers(), 0);
+    assert!(p.lock().askers.is_empty());
 }

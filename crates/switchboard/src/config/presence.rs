@@ -22,6 +22,11 @@ pub struct PresenceSection {
     pub subscribe_min_expires: u32,
     /// Longest SIP subscription granted; longer requests are shortened.
     pub subscribe_max_expires: u32,
+    /// Live SIP subscriptions one watcher may hold; more are refused with 403.
+    pub max_subscriptions_per_watcher: u32,
+    /// Live PUBLISH publications one presentity may hold; a new one beyond it replaces the
+    /// one closest to expiry.
+    pub max_publications_per_presentity: u32,
 }
 
 impl Default for PresenceSection {
@@ -30,6 +35,8 @@ impl Default for PresenceSection {
             same_domain_default: SameDomainDefault::default(),
             subscribe_min_expires: 60,
             subscribe_max_expires: 3600,
+            max_subscriptions_per_watcher: 500,
+            max_publications_per_presentity: 32,
         }
     }
 }
@@ -43,16 +50,28 @@ impl PresenceSection {
                 SameDomainDefault::Allow => SameDomain::Allow,
                 SameDomainDefault::Pending => SameDomain::Pending,
             },
+            max_publications: usize::try_from(self.max_publications_per_presentity)
+                .unwrap_or(usize::MAX),
+            max_subscriptions_per_watcher: usize::try_from(self.max_subscriptions_per_watcher)
+                .unwrap_or(usize::MAX),
         }
     }
 }
 
-/// The subscription bounds' problems: both positive, min ≤ max.
+/// The subscription bounds' problems: all positive, min ≤ max.
 pub(super) fn problems(p: &PresenceSection) -> Vec<super::ConfigProblem> {
     let mut out = Vec::new();
     for (key, v) in [
         ("presence.subscribe_min_expires", p.subscribe_min_expires),
         ("presence.subscribe_max_expires", p.subscribe_max_expires),
+        (
+            "presence.max_subscriptions_per_watcher",
+            p.max_subscriptions_per_watcher,
+        ),
+        (
+            "presence.max_publications_per_presentity",
+            p.max_publications_per_presentity,
+        ),
     ] {
         if v == 0 {
             out.push(super::ConfigProblem::new(key, "must be greater than 0"));

@@ -90,6 +90,8 @@ const SCHEMA: &[(&str, &[(&str, Kind)])] = &[
             ),
             ("subscribe_min_expires", U32),
             ("subscribe_max_expires", U32),
+            ("max_subscriptions_per_watcher", U32),
+            ("max_publications_per_presentity", U32),
         ],
     ),
     (
