@@ -115,16 +115,22 @@ pub(crate) struct DtmfQueue {
 
 impl DtmfQueue {
     /// Queues `digit` for `duration`, starting at `now` or after the digits already queued;
-    /// `ts_at` gives the RTP timestamp of the start instant. False for a non-DTMF character.
+    /// `ts_at` gives the RTP timestamp of the start instant, counting at `clock_rate` (the
+    /// codec's: 48000 with Opus, RFC 4733 §2.1). False for a non-DTMF character.
     pub(crate) fn push(
         &mut self,
         now: Instant,
         digit: char,
         duration: Duration,
+        clock_rate: u32,
         ts_at: impl Fn(Instant) -> u32,
     ) -> bool {
         let start = self.free_at.map_or(now, |t| t.max(now));
-        let Ok(frames) = DtmfSender::default().frames(digit, ts_at(start), duration) else {
+        let sender = DtmfSender {
+            clock_rate,
+            ..DtmfSender::default()
+        };
+        let Ok(frames) = sender.frames(digit, ts_at(start), duration) else {
             return false;
         };
         let last = frames.last().map_or(Duration::ZERO, |f| f.offset);

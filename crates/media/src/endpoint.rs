@@ -7,22 +7,22 @@
 //!
 //! Sending: our SSRC, initial sequence number and initial timestamp are inputs (RFC 3550 §5.1
 //! wants them random; the I/O side draws them). The RTP timestamp of a frame is derived from
-//! the time the frame is due, `initial_ts + 8000 × (due − start)`, so it advances exactly 160
-//! per 20 ms frame and keeps counting across pauses (§5.1: it reflects the sampling instant);
-//! the sequence number increases by one per packet sent.
+//! the time the frame is due, `initial_ts + clock rate × (due − start)`, so it advances
+//! exactly 160 (G.711) or 960 (Opus, 48 kHz clock, RFC 7587 §4.1) per 20 ms frame and keeps
+//! counting across pauses (§5.1: it reflects the sampling instant); the sequence number
+//! increases by one per packet sent. Frames are encoded by the [`Encoder`] the leg was given.
 //!
 //! RTCP: a compound SR/RR + SDES every 5 s to the peer's RTCP address (see [`crate::rtcp`]).
 //!
-//! Does not: SRTP, RTP header extensions of our own, codecs other than G.711, more than one
-//! remote SSRC in the statistics.
+//! Does not: SRTP, RTP header extensions of our own, more than one remote SSRC in the
+//! statistics.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rtp::{RtpHeader, RtpPacket};
 
-use crate::SAMPLE_RATE;
-use crate::codec::Codec;
+use crate::codec::{Codec, CodecFactory, Encoder, G711Codecs};
 use crate::filter::{DropReason, Latching, SourceFilter};
 use crate::rtcp::{self, Rtcp};
 
@@ -35,9 +35,9 @@ pub struct EndpointConfig {
     pub remote_rtcp: Option<SocketAddr>,
     /// The negotiated audio codec.
     pub codec: Codec,
-    /// Its payload type (static 0/8 for G.711, but the offer decides).
+    /// Its payload type (static 0/8 for G.711, dynamic for Opus: the offer decides).
     pub payload_type: u8,
-    /// Payload type of `telephone-event/8000` (RFC 4733), if negotiated.
+    /// Payload type of `telephone-event` at the codec's clock rate (RFC 4733), if negotiated.
     pub dtmf_payload_type: Option<u8>,
     /// Our SSRC (random, an input).
     pub ssrc: u32,
@@ -112,6 +112,8 @@ pub struct EndpointStats {
 #[derive(Debug)]
 pub struct Endpoint {
     cfg: EndpointConfig,
+    /// `None`: the codec is not available, nothing is sent.
+    encoder: Option<Box<dyn Encoder>>,
     filter: SourceFilter,
     start: Instant,
     next_seq: u16,
@@ -121,12 +123,19 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// A leg starting at `now`.
+    /// A leg starting at `now` with the built-in (G.711) codecs.
     pub fn new(now: Instant, cfg: EndpointConfig) -> Self {
+        Self::with_codecs(now, cfg, &G711Codecs)
+    }
+
+    /// A leg starting at `now` whose encoder comes from `codecs` (Opus from the I/O side).
+    pub fn with_codecs(now: Instant, cfg: EndpointConfig, codecs: &dyn CodecFactory) -> Self {
+        let encoder = codecs.encoder(cfg.codec);
         let filter = SourceFilter::new(now, cfg.remote_rtp, cfg.remote_rtcp, cfg.latching);
         Endpoint {
             next_seq: cfg.initial_seq,
             cfg,
+            encoder,
             filter,
             start: now,
             rtcp: Rtcp::default(),
@@ -206,12 +215,21 @@ impl Endpoint {
         checked
     }
 
-    /// Encodes one frame of PCM due at `due` into an RTP packet for the peer.
-    pub fn send_audio(&mut self, due: Instant, pcm: &[i16], marker: bool) -> (SocketAddr, Vec<u8>) {
+    /// Encodes one frame of PCM due at `due` into an RTP packet for the peer (`None` when
+    /// the codec has no encoder or the encoder produced nothing).
+    pub fn send_audio(
+        &mut self,
+        due: Instant,
+        pcm: &[i16],
+        marker: bool,
+    ) -> Option<(SocketAddr, Vec<u8>)> {
         let mut payload = Vec::with_capacity(pcm.len());
-        self.cfg.codec.encode(pcm, &mut payload);
+        self.encoder.as_mut()?.encode(pcm, &mut payload);
+        if payload.is_empty() {
+            return None;
+        }
         let ts = self.ts_at(due);
-        self.send_payload(self.cfg.payload_type, marker, ts, &payload)
+        Some(self.send_payload(self.cfg.payload_type, marker, ts, &payload))
     }
 
     /// Builds an RTP packet with the next sequence number around an already encoded payload
@@ -236,7 +254,7 @@ impl Endpoint {
     /// The RTP timestamp of instant `at` on our clock (see the module doc).
     pub fn ts_at(&self, at: Instant) -> u32 {
         let nanos = at.saturating_duration_since(self.start).as_nanos();
-        let samples = nanos * u128::from(SAMPLE_RATE) / 1_000_000_000;
+        let samples = nanos * u128::from(self.cfg.codec.clock_rate()) / 1_000_000_000;
         self.cfg.initial_ts.wrapping_add(samples as u32)
     }
 

@@ -43,6 +43,9 @@
 //! }
 //! ```
 //!
+//! Codecs: G.711 built in; Opus through a [`CodecFactory`] the I/O side provides
+//! ([`Session::with_codecs`]), because libopus is C and this crate links nothing.
+//!
 //! Does not: negotiate SDP (crate `sdp`), parse RTP (crate `rtp`), encrypt (no SRTP yet),
 //! transcode between codecs in the relay.
 
@@ -57,7 +60,7 @@ mod rtcp;
 mod session;
 mod tone;
 
-pub use codec::Codec;
+pub use codec::{Codec, CodecFactory, Decoder, Encoder, G711Codecs};
 pub use dtmf::{Digit, DtmfCollector};
 pub use endpoint::{Endpoint, EndpointConfig, EndpointStats, Received};
 pub use filter::{DropReason, Latching, SourceFilter};

@@ -11,6 +11,10 @@
 //! so the `#` tone is not in the message) or when it reaches its maximum duration (also
 //! enforced by time, for a caller who sends nothing).
 //!
+//! Timestamps are in the codec's RTP clock (8 kHz for G.711, 48 kHz for Opus); the PCM is
+//! always 8 kHz, one sample per [`Codec::ts_per_sample`] timestamp units. A lost packet is
+//! handed to the decoder's concealment (Opus PLC; silence for G.711).
+//!
 //! Does not: write files (the I/O side turns [`Recorded::Pcm`] chunks into a WAV file),
 //! conceal losses beyond silence, resample.
 
@@ -18,11 +22,12 @@ use std::time::{Duration, Instant};
 
 use rtp::{JitterBuffer, JitterConfig, PacketInfo, Playout, RtpPacket};
 
-use crate::{Codec, FRAME_SAMPLES, PTIME, SAMPLE_RATE};
+use crate::codec::{Decoder, G711Codecs};
+use crate::{Codec, FRAME_SAMPLES, PTIME};
 
-/// A timestamp jump up to this many samples is filled with silence; larger ones are a new
-/// timeline (SSRC change, sender restart) and are joined without a gap.
-const MAX_GAP: u32 = 10 * SAMPLE_RATE;
+/// A timestamp jump up to this long is filled with silence; larger ones are a new timeline
+/// (SSRC change, sender restart) and are joined without a gap.
+const MAX_GAP_SECS: u32 = 10;
 
 /// How a recording is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +81,10 @@ pub enum Recorded {
 /// Records one leg; see the module doc.
 #[derive(Debug)]
 pub struct Recorder {
-    codec: Codec,
+    decoder: Box<dyn Decoder>,
+    /// RTP timestamp units per PCM sample.
+    ts_per_sample: u32,
+    max_gap: u32,
     jitter: JitterBuffer<Vec<u8>>,
     next_tick: Instant,
     deadline: Instant,
@@ -91,10 +99,21 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Starts recording at `now`, decoding `codec`.
+    /// Starts recording at `now`, decoding G.711 `codec` (Opus records silence: use
+    /// [`Recorder::with_decoder`]).
     pub fn new(now: Instant, codec: Codec, cfg: RecordConfig) -> Self {
+        Self::with_decoder(now, codec, crate::codec::decoder(&G711Codecs, codec), cfg)
+    }
+
+    /// Starts recording at `now` a stream of `codec` decoded by `decoder`.
+    pub fn with_decoder(
+        now: Instant,
+        codec: Codec,
+        decoder: Box<dyn Decoder>,
+        cfg: RecordConfig,
+    ) -> Self {
         let config = JitterConfig {
-            clock_rate: SAMPLE_RATE,
+            clock_rate: codec.clock_rate(),
             depth: cfg.jitter_depth,
             ..JitterConfig::default()
         };
@@ -102,7 +121,9 @@ impl Recorder {
             .unwrap_or(u64::MAX)
             .saturating_mul(8);
         Recorder {
-            codec,
+            decoder,
+            ts_per_sample: codec.ts_per_sample().max(1),
+            max_gap: MAX_GAP_SECS * codec.clock_rate(),
             jitter: JitterBuffer::new(config),
             next_tick: now + PTIME,
             deadline: now + cfg.max + cfg.jitter_depth + PTIME,
@@ -205,28 +226,40 @@ impl Recorder {
                 let ts = info.timestamp;
                 if let Some(expected) = self.next_ts {
                     let gap = ts.wrapping_sub(expected);
-                    if gap > 0 && gap <= MAX_GAP {
-                        self.silence(expected, gap as usize, until);
+                    if gap > 0 && gap <= self.max_gap {
+                        self.silence(expected, (gap / self.ts_per_sample) as usize, until);
                     }
                 }
-                let mut pcm = Vec::with_capacity(payload.len());
-                self.codec.decode(&payload, &mut pcm);
+                let mut pcm = Vec::with_capacity(payload.len().max(FRAME_SAMPLES));
+                self.decoder.decode(&payload, &mut pcm);
                 self.last_len = pcm.len().max(1);
-                self.next_ts = Some(ts.wrapping_add(pcm.len() as u32));
-                pcm.truncate(keep(ts, pcm.len(), until));
+                self.next_ts = Some(ts.wrapping_add(self.units(pcm.len())));
+                pcm.truncate(self.keep(ts, pcm.len(), until));
                 self.pending.extend_from_slice(&pcm);
             }
             Playout::Lost { .. } => {
                 let ts = self.next_ts.unwrap_or(0);
-                self.silence(ts, self.last_len, until);
-                self.next_ts = self.next_ts.map(|t| t.wrapping_add(self.last_len as u32));
+                let n = self.keep(ts, self.last_len, until);
+                self.decoder.conceal(n, &mut self.pending);
+                let len = self.units(self.last_len);
+                self.next_ts = self.next_ts.map(|t| t.wrapping_add(len));
             }
         }
     }
 
     fn silence(&mut self, ts: u32, len: usize, until: Option<u32>) {
-        let n = keep(ts, len, until);
+        let n = self.keep(ts, len, until);
         self.pending.resize(self.pending.len() + n, 0);
+    }
+
+    /// `samples` of PCM in RTP timestamp units.
+    fn units(&self, samples: usize) -> u32 {
+        (samples as u32).wrapping_mul(self.ts_per_sample)
+    }
+
+    /// How many of `len` samples starting at RTP timestamp `ts` lie before `until`.
+    fn keep(&self, ts: u32, len: usize, until: Option<u32>) -> usize {
+        keep(ts, len, until, self.ts_per_sample)
     }
 
     /// Cuts at the maximum duration and stops there.
@@ -243,13 +276,16 @@ impl Recorder {
     }
 }
 
-/// How many of `len` samples starting at `ts` lie before `until`.
-fn keep(ts: u32, len: usize, until: Option<u32>) -> usize {
+/// How many of `len` samples (each `per` timestamp units) starting at `ts` lie before
+/// `until`.
+fn keep(ts: u32, len: usize, until: Option<u32>, per: u32) -> usize {
     match until {
         None => len,
         Some(until) => {
             let before = until.wrapping_sub(ts) as i32;
-            usize::try_from(before).unwrap_or(0).min(len)
+            usize::try_from(before / per.max(1) as i32)
+                .unwrap_or(0)
+                .min(len)
         }
     }
 }

@@ -12,8 +12,10 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::codec::{self, CodecFactory, Decoder, G711Codecs};
 use crate::dtmf::{DtmfCollector, DtmfQueue};
 use crate::endpoint::{Endpoint, EndpointConfig, Received};
 use crate::filter::DropReason;
@@ -148,6 +150,9 @@ pub enum Event {
 #[derive(Debug)]
 pub struct Session {
     endpoint: Endpoint,
+    codecs: Arc<dyn CodecFactory>,
+    /// The in-band DTMF detector's own decoder (when no telephone-event was negotiated).
+    inband: Option<Box<dyn Decoder>>,
     player: Player,
     recorder: Option<Recorder>,
     dtmf: DtmfCollector,
@@ -160,12 +165,19 @@ pub struct Session {
 }
 
 impl Session {
-    /// A leg starting at `now`. In-band DTMF detection is on when no telephone-event payload
-    /// type was negotiated.
+    /// A leg starting at `now` with the built-in (G.711) codecs. In-band DTMF detection is on
+    /// when no telephone-event payload type was negotiated.
     pub fn new(now: Instant, cfg: EndpointConfig) -> Self {
+        Self::with_codecs(now, cfg, Arc::new(G711Codecs))
+    }
+
+    /// A leg whose encoder and decoders come from `codecs` (Opus, provided by the I/O side).
+    pub fn with_codecs(now: Instant, cfg: EndpointConfig, codecs: Arc<dyn CodecFactory>) -> Self {
         let inband = cfg.dtmf_payload_type.is_none();
         Session {
-            endpoint: Endpoint::new(now, cfg),
+            inband: inband.then(|| codec::decoder(codecs.as_ref(), cfg.codec)),
+            endpoint: Endpoint::with_codecs(now, cfg, codecs.as_ref()),
+            codecs,
             player: Player::new(),
             recorder: None,
             dtmf: DtmfCollector::new(inband),
@@ -235,12 +247,9 @@ impl Session {
                 if let Some(rec) = self.recorder.as_mut() {
                     rec.on_audio(now, &packet);
                 }
-                if self.endpoint.config().dtmf_payload_type.is_none() {
+                if let Some(decoder) = self.inband.as_mut() {
                     self.decoded.clear();
-                    self.endpoint
-                        .config()
-                        .codec
-                        .decode(packet.payload, &mut self.decoded);
+                    decoder.decode(packet.payload, &mut self.decoded);
                     let ts = packet.header.timestamp;
                     if let Some(d) = self.dtmf.on_pcm(ts, &self.decoded) {
                         self.digit(d.digit, d.timestamp);
@@ -287,7 +296,9 @@ impl Session {
             Command::StopPlayback => self.stop_playback(),
             Command::Record(cfg) => {
                 self.finish_recording(now, RecordStop::Command);
-                self.recorder = Some(Recorder::new(now, self.endpoint.config().codec, cfg));
+                let codec = self.endpoint.config().codec;
+                let decoder = codec::decoder(self.codecs.as_ref(), codec);
+                self.recorder = Some(Recorder::with_decoder(now, codec, decoder, cfg));
             }
             Command::StopRecording => self.finish_recording(now, RecordStop::Command),
             Command::Hangup => {
@@ -298,7 +309,9 @@ impl Session {
             Command::SendDtmf { digit, duration } => {
                 if self.endpoint.config().dtmf_payload_type.is_some() {
                     let ep = &self.endpoint;
-                    self.dtmf_out.push(now, digit, duration, |t| ep.ts_at(t));
+                    let rate = ep.config().codec.clock_rate();
+                    self.dtmf_out
+                        .push(now, digit, duration, rate, |t| ep.ts_at(t));
                 }
             }
             Command::Peer { rtp, rtcp } => self.endpoint.set_peer(now, rtp, rtcp),
@@ -328,8 +341,11 @@ impl Session {
                     // peer's jitter buffer would drop them anyway.
                     Played::Frame { due, .. } if now.saturating_duration_since(due) > MAX_LATE => {}
                     Played::Frame { due, first } => {
-                        let (to, bytes) = self.endpoint.send_audio(due, &self.frame[..], first);
-                        self.out.push_back(Output::RtpOut { to, bytes });
+                        if let Some((to, bytes)) =
+                            self.endpoint.send_audio(due, &self.frame[..], first)
+                        {
+                            self.out.push_back(Output::RtpOut { to, bytes });
+                        }
                     }
                     Played::Done(id) => self
                         .out
