@@ -16,8 +16,10 @@ pub mod report;
 pub mod view;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
+use sip_events::publication::{self, PubError, PubPolicy, Publications};
 use sip_events::summary::Summary;
 use store::{LOCAL_SYSTEM, MwiProfile, MwiState, MwiSystem, MwiUserSettings};
 use tokio::sync::{mpsc, oneshot};
@@ -122,7 +124,18 @@ pub struct Mwi {
     cache: Arc<RwLock<Cache>>,
     tx: mpsc::Sender<actor::Command>,
     cfg: Arc<MwiConfig>,
+    /// RFC 3903 entity tags and expiry of SIP `message-summary` publications (the counts
+    /// they carry live in the store like every report).
+    publications: Arc<Mutex<Publications<()>>>,
 }
+
+/// Expiry bounds of `message-summary` publications: any non-zero interval, at most an hour
+/// (also the default without `Expires`).
+pub const PUBLICATION_POLICY: PubPolicy = PubPolicy {
+    min: 1,
+    max: 3600,
+    default: 3600,
+};
 
 impl Mwi {
     /// The aggregated summary phones receive for `aor` (`user@domain`): totals of every
@@ -258,6 +271,44 @@ impl Mwi {
         let _ = self.tx.try_send(actor::Command::LocalChanged {
             aor: aor.to_owned(),
         });
+    }
+
+    /// Applies an RFC 3903 publication step (initial, refresh, modify, remove) of a SIP
+    /// voicemail system's `message-summary` for `resource` (the system and the user): entity
+    /// tags and expiry only. Ending a publication keeps the counts: a system's last report
+    /// stays true until it sends another one. `etag_seed` is randomness for a new tag.
+    pub fn publication(
+        &self,
+        now: Instant,
+        resource: &str,
+        if_match: Option<&str>,
+        expires: Option<u32>,
+        has_body: bool,
+        etag_seed: u64,
+    ) -> Result<publication::Outcome, PubError> {
+        let Ok(mut pubs) = self.publications.lock() else {
+            return Err(PubError::UnknownEtag);
+        };
+        pubs.expire(now);
+        pubs.apply(
+            now,
+            publication::Request {
+                resource,
+                if_match,
+                expires,
+                body: has_body.then_some(()),
+                etag_seed,
+            },
+        )
+    }
+
+    /// Whether `etag` names a live publication of `resource` (checked before a modifying
+    /// PUBLISH is stored, so a stale one changes nothing: 412).
+    pub fn publication_known(&self, now: Instant, resource: &str, etag: &str) -> bool {
+        self.publications.lock().is_ok_and(|p| {
+            p.entries(resource)
+                .any(|e| e.etag.0 == etag && e.expires_at > now)
+        })
     }
 
     /// The systems of `aor`'s profile (`local` first).

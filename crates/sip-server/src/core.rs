@@ -193,6 +193,7 @@ impl Core {
                 });
             }
             Event::Directory(d) => self.dir = d,
+            Event::Deferred(d) => (d.0)(self),
         }
     }
 

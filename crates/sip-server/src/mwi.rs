@@ -8,10 +8,14 @@
 //! name. The body is `application/simple-message-summary` (RFC 3842 §5.2), full state; the
 //! optional message-header blocks carry ANI (`From`), DNIS (`To`), time (`Date`), id
 //! (`Message-ID`), `Priority` and `Message-Status` (see `services::mwi::report`). The
-//! report is queued for the MWI service and answered 200 at once; a PUBLISH gets an
-//! `SIP-ETag` and its `Expires`, and ending a publication (`Expires: 0`, or letting it
-//! expire) keeps the counts: a voicemail system's last report stays true until it sends
-//! another one.
+//! 200 is sent only once the report is stored (a system that got 200 may forget it: a
+//! crash must not lose it): a helper task waits for the MWI actor and hands the answer
+//! back to the core (`Event::Deferred`), which never waits itself. PUBLISH follows
+//! RFC 3903 §6 (`services::Mwi::publication`): each 200 carries a new `SIP-ETag` and the
+//! granted `Expires`; a refresh (`SIP-If-Match`, no body) only extends, a modify
+//! (`SIP-If-Match` + body) stores the new state, an unknown or expired tag is 412 before
+//! anything is stored. Ending a publication (`Expires: 0`, or letting it expire) keeps the
+//! counts: a voicemail system's last report stays true until it sends another one.
 //!
 //! Unsolicited NOTIFYs (`[mwi] unsolicited_notify`, per user) go to every registered device
 //! of the user that has no `message-summary` subscription, on each change only — never at
@@ -19,22 +23,23 @@
 //! by fast answers at start, see phones/NOTES.md §2). What this module does not do: keep
 //! counts (the MWI service does), decide who may report (`Mwi::authorize`).
 
+use std::time::Instant;
+
 use services::mwi::{MwiError, Report, report};
 use services::registrar::aor_key;
 use sip::{Builder, HeaderName, Message};
+use sip_events::publication::{Outcome, PubError};
 use sip_txn::ServerTxnId;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::core::Core;
 use crate::dialog::via;
 use crate::subscribe::Package;
-use crate::transport::{Target, Transport};
+use crate::transport::{Deferred, Event, Target, Transport};
 use crate::util::{random_token, unix_now};
 
 /// RFC 3842 §5.1.
 const SUMMARY_TYPE: &str = "application/simple-message-summary";
-/// Expiry granted to an MWI PUBLISH without Expires (RFC 3903 §6 step 5).
-const PUBLISH_EXPIRES: u32 = 3600;
 
 /// A SIP refusal: status, reason phrase, extra header rows.
 type Refusal = (u16, &'static str, Vec<(&'static str, String)>);
@@ -53,6 +58,19 @@ fn refusal(e: &MwiError) -> Refusal {
             vec![("Retry-After", "5".to_owned())],
         ),
         MwiError::Store => (500, "Server Internal Error", Vec::new()),
+    }
+}
+
+/// The one place a publication error becomes a SIP status (RFC 3903 §6).
+fn pub_refusal(e: &PubError) -> Refusal {
+    match e {
+        PubError::UnknownEtag => (412, "Conditional Request Failed", Vec::new()),
+        PubError::IntervalTooBrief { min_expires } => (
+            423,
+            "Interval Too Brief",
+            vec![("Min-Expires", min_expires.to_string())],
+        ),
+        PubError::MissingBody => (400, "Missing Body", Vec::new()),
     }
 }
 
@@ -81,54 +99,117 @@ impl Core {
             self.respond(txn, &msg, 200, "OK", &[]);
             return;
         }
-        if let Err((code, reason, rows)) = self.mwi_report(&msg, &aor_key(&user, &domain)) {
-            self.respond(txn, &msg, code, reason, &rows);
-            return;
+        let account = aor_key(&user, &domain);
+        let report = self
+            .mwi_target(&msg, &account)
+            .and_then(|(system, aor)| mwi_parse(&msg, &account, system, aor));
+        match report {
+            Err((code, reason, rows)) => self.respond(txn, &msg, code, reason, &rows),
+            Ok(r) => self.mwi_store_then(txn, msg, r, |core, txn, msg| {
+                core.respond(txn, msg, 200, "OK", &[]);
+            }),
         }
-        self.respond(txn, &msg, 200, "OK", &[]);
     }
 
     /// A PUBLISH of `message-summary` by `publisher` (`user@domain`, already authenticated
-    /// by `publish.rs`).
+    /// by `publish.rs`): RFC 3903 §6 with the counts stored before the 200.
     pub fn on_mwi_publish(&mut self, txn: ServerTxnId, msg: &Message, publisher: &str) {
-        let expires = msg
-            .expires()
-            .unwrap_or(PUBLISH_EXPIRES)
-            .min(PUBLISH_EXPIRES);
-        let etag = msg
+        let (system, aor) = match self.mwi_target(msg, publisher) {
+            Ok(t) => t,
+            Err((code, reason, rows)) => return self.respond(txn, msg, code, reason, &rows),
+        };
+        let resource = format!("{system} {aor}");
+        let if_match = msg
             .header_named("SIP-If-Match")
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty());
-        if msg.body().is_empty() {
-            // Refresh or removal (RFC 3903 §6): nothing to store, counts are kept.
-            if etag.is_none() {
-                self.respond(txn, msg, 400, "Missing Body", &[]);
-                return;
-            }
-        } else if let Err((code, reason, rows)) = self.mwi_report(msg, publisher) {
-            self.respond(txn, msg, code, reason, &rows);
-            return;
+        let mwi = self.deps.mwi.clone();
+        if let Some(tag) = &if_match
+            && !mwi.publication_known(Instant::now(), &resource, tag)
+        {
+            let (code, reason, rows) = pub_refusal(&PubError::UnknownEtag);
+            return self.respond(txn, msg, code, reason, &rows);
         }
-        let etag = etag.unwrap_or_else(|| random_token(16));
-        let rows = [("SIP-ETag", etag), ("Expires", expires.to_string())];
-        self.respond(txn, msg, 200, "OK", &rows);
+        let expires = msg.expires();
+        if msg.body().is_empty() {
+            // Refresh or removal: nothing to store, the counts are kept.
+            return self.mwi_publication(txn, msg, &resource, if_match.as_deref(), expires, false);
+        }
+        if expires == Some(0) && if_match.is_none() {
+            // An initial publication that ends at once stores nothing (RFC 3903 §6).
+            return self.mwi_publication(txn, msg, &resource, None, expires, true);
+        }
+        match mwi_parse(msg, publisher, system, aor) {
+            Err((code, reason, rows)) => self.respond(txn, msg, code, reason, &rows),
+            Ok(r) => self.mwi_store_then(txn, msg.clone(), r, move |core, txn, msg| {
+                core.mwi_publication(txn, msg, &resource, if_match.as_deref(), expires, true);
+            }),
+        }
     }
 
-    /// Checks and queues one report; the refusal otherwise.
-    fn mwi_report(&mut self, msg: &Message, account: &str) -> Result<(), Refusal> {
-        let ct = msg.content_type().unwrap_or_default();
-        let base = ct.split(';').next().unwrap_or_default().trim();
-        if !base.eq_ignore_ascii_case(SUMMARY_TYPE) {
-            return Err((
-                415,
-                "Unsupported Media Type",
-                vec![("Accept", SUMMARY_TYPE.to_owned())],
-            ));
+    /// Applies the publication step and answers it.
+    fn mwi_publication(
+        &mut self,
+        txn: ServerTxnId,
+        msg: &Message,
+        resource: &str,
+        if_match: Option<&str>,
+        expires: Option<u32>,
+        has_body: bool,
+    ) {
+        let seed = rand::random::<u64>();
+        let step =
+            self.deps
+                .mwi
+                .publication(Instant::now(), resource, if_match, expires, has_body, seed);
+        match step {
+            Ok(
+                Outcome::Created { etag, expires }
+                | Outcome::Refreshed { etag, expires }
+                | Outcome::Modified { etag, expires },
+            ) => {
+                let rows = [("SIP-ETag", etag.0), ("Expires", expires.to_string())];
+                self.respond(txn, msg, 200, "OK", &rows);
+            }
+            Ok(Outcome::Removed) => {
+                self.respond(txn, msg, 200, "OK", &[("Expires", "0".to_owned())]);
+            }
+            Err(e) => {
+                let (code, reason, rows) = pub_refusal(&e);
+                self.respond(txn, msg, code, reason, &rows);
+            }
         }
-        let summary = sip_events::summary::parse(msg.body()).map_err(|e| {
-            debug!(error = %e, account = %account, "invalid message summary");
-            (400, "Invalid Message Summary", Vec::new())
-        })?;
+    }
+
+    /// Stores `report` from a helper task (the core never awaits the store) and answers
+    /// with `done` on the core thread once it is stored, or with the refusal.
+    fn mwi_store_then(
+        &mut self,
+        txn: ServerTxnId,
+        msg: Message,
+        report: Report,
+        done: impl FnOnce(&mut Core, ServerTxnId, &Message) + Send + 'static,
+    ) {
+        let mwi = self.deps.mwi.clone();
+        let events = self.transports.events();
+        tokio::spawn(async move {
+            let stored = mwi.report_wait(report).await.map(|_| ());
+            let job = Deferred(Box::new(move |core: &mut Core| match stored {
+                Ok(()) => done(core, txn, &msg),
+                Err(e) => {
+                    let (code, reason, rows) = refusal(&e);
+                    core.respond(txn, &msg, code, reason, &rows);
+                }
+            }));
+            if events.send(Event::Deferred(job)).await.is_err() {
+                warn!("sip core gone before a voicemail system report was answered");
+            }
+        });
+    }
+
+    /// The system that `account` reports for and the user the request names (Request-URI,
+    /// else To: their mailbox id on that system or their user name).
+    fn mwi_target(&self, msg: &Message, account: &str) -> Result<(String, String), Refusal> {
         let target = msg
             .uri()
             .and_then(|u| u.as_sip().cloned())
@@ -144,20 +225,10 @@ impl Core {
         let Some(domain) = self.dir.local_domain(&host).map(str::to_owned) else {
             return Err((403, "Relaying Denied", Vec::new()));
         };
-        let mwi = self.deps.mwi.clone();
-        let (system, aor) = mwi
+        self.deps
+            .mwi
             .authorize(account, None, &name, &domain)
-            .map_err(|e| refusal(&e))?;
-        let (counts, messages) = report::from_summary(&summary);
-        let r = Report {
-            system,
-            aor,
-            counts,
-            messages,
-        };
-        r.validate().map_err(|e| refusal(&e))?;
-        debug!(account = %account, aor = %r.aor, new = r.counts.new, "voicemail system report");
-        mwi.report(r).map_err(|e| refusal(&e))
+            .map_err(|e| refusal(&e))
     }
 
     /// Sends the aggregated summary to every registered device of `aor` that has no
@@ -210,4 +281,31 @@ impl Core {
             self.fire_and_forget(target, bytes);
         }
     }
+}
+
+/// The report a request's body carries (RFC 3842 §5.2), checked.
+fn mwi_parse(msg: &Message, account: &str, system: String, aor: String) -> Result<Report, Refusal> {
+    let ct = msg.content_type().unwrap_or_default();
+    let base = ct.split(';').next().unwrap_or_default().trim();
+    if !base.eq_ignore_ascii_case(SUMMARY_TYPE) {
+        return Err((
+            415,
+            "Unsupported Media Type",
+            vec![("Accept", SUMMARY_TYPE.to_owned())],
+        ));
+    }
+    let summary = sip_events::summary::parse(msg.body()).map_err(|e| {
+        debug!(error = %e, account = %account, "invalid message summary");
+        (400, "Invalid Message Summary", Vec::new())
+    })?;
+    let (counts, messages) = report::from_summary(&summary);
+    let r = Report {
+        system,
+        aor,
+        counts,
+        messages,
+    };
+    r.validate().map_err(|e| refusal(&e))?;
+    debug!(account = %account, aor = %r.aor, new = r.counts.new, "voicemail system report");
+    Ok(r)
 }

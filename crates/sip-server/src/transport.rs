@@ -84,7 +84,13 @@ pub enum Event {
         addr: SocketAddr,
     },
     Directory(services::directory::Directory),
+    /// Work a helper task hands back to the core once its I/O is done (e.g. answering a
+    /// request after the store write it waited for): run on the core thread.
+    Deferred(Deferred),
 }
+
+/// A closure run on the core thread (`Event::Deferred`).
+pub struct Deferred(pub Box<dyn FnOnce(&mut crate::core::Core) + Send>);
 
 #[derive(Clone)]
 struct RxContext {
@@ -200,6 +206,11 @@ fn bind_pair(ip: IpAddr) -> std::io::Result<(std::net::UdpSocket, std::net::TcpL
 }
 
 impl Transports {
+    /// A sender into the core's event queue, for helper tasks (`Event::Deferred`).
+    pub fn events(&self) -> mpsc::Sender<Event> {
+        self.rx.events.clone()
+    }
+
     pub fn listeners(&self) -> Vec<(Transport, SocketAddr)> {
         let udp = self.udp.iter().map(|(a, _)| (Transport::Udp, *a));
         udp.chain(self.tcp.iter().map(|a| (Transport::Tcp, *a)))

@@ -352,3 +352,189 @@ fn unsolicited_notify_where_configured() {
     );
     assert_eq!(n.content_type(), Some("application/simple-message-summary"));
 }
+
+/// bob's phone, registered and subscribed to its own `message-summary` (as baresip does),
+/// after the subscription's first NOTIFY.
+fn subscribed_phone(srv: &Server) -> Ua {
+    let mut phone = registered(srv, "bob");
+    let uri = format!("sip:bob@{DOMAIN}");
+    phone.new_call();
+    let sub = phone
+        .request("SUBSCRIBE", &uri, &format!("<{uri}>"))
+        .header("Contact", &format!("<{}>", phone.contact_uri()))
+        .header("Event", "message-summary")
+        .header("Accept", "application/simple-message-summary")
+        .header("Expires", "600");
+    let resp = phone.authenticated(&sub, None);
+    assert!(matches!(resp.status(), Some(200 | 202)), "{resp:?}");
+    requests(&mut phone, WAIT, |ms| {
+        ms.iter().any(|m| m.method() == "NOTIFY")
+    });
+    phone
+}
+
+/// A `message-summary` PUBLISH from `ua` for mailbox `mailbox` (a fresh Call-ID each, as
+/// baresip and SIPp send them), with an optional `SIP-If-Match` and body.
+fn publish(
+    ua: &mut Ua,
+    mailbox: &str,
+    if_match: Option<&str>,
+    expires: u32,
+    body: Option<&str>,
+) -> Message {
+    ua.new_call();
+    let target = format!("sip:{mailbox}@{DOMAIN}");
+    let mut req = ua
+        .request("PUBLISH", &target, &format!("<{target}>"))
+        .header("Event", "message-summary")
+        .header("Expires", &expires.to_string());
+    if let Some(tag) = if_match {
+        req = req.header("SIP-If-Match", tag);
+    }
+    if let Some(b) = body {
+        req.content_type = Some("application/simple-message-summary".into());
+        req.body = b.as_bytes().to_vec();
+    }
+    ua.authenticated(&req, None)
+}
+
+fn etag(resp: &Message) -> String {
+    resp.header_named("SIP-ETag")
+        .unwrap_or_else(|| panic!("no SIP-ETag in {resp:?}"))
+        .trim()
+        .to_owned()
+}
+
+fn pbx_counts(bob: &mut CasClient) -> (u64, u64, u64) {
+    let view = ok(bob.call("mwi", "get", json!({})));
+    let pbx = system(&view, "pbx");
+    (
+        pbx["new"].as_u64().unwrap(),
+        pbx["old"].as_u64().unwrap(),
+        pbx["urgent_new"].as_u64().unwrap(),
+    )
+}
+
+/// RFC 3903 over the wire for `message-summary`: the PBX's system account PUBLISHes with
+/// digest auth (initial, refresh, modify with `SIP-If-Match`, stale tag, removal); each 200
+/// comes only after the report is stored (bob's CAS `mwi.get` right after the 200 already
+/// shows it), bob's CAS client gets `changed` events and his phone the aggregated summary;
+/// a user that is no voicemail system is refused 403.
+#[test]
+fn external_system_publishes_message_summary() {
+    let srv = Server::default_start();
+    let mut bob = CasClient::login(&srv, "bob");
+    configure(&srv, &mut bob);
+    let mut phone = subscribed_phone(&srv);
+    bob.events(0);
+    let mut pbx = Ua::new(&srv, "pbx");
+    pbx.password = PBX_PASSWORD.into();
+
+    // Initial: 200 with an entity tag and the granted expiry; stored before the 200.
+    let r = publish(
+        &mut pbx,
+        "4711",
+        None,
+        120,
+        Some(
+            "Messages-Waiting: yes\r\nMessage-Account: sip:4711@pbx\r\nVoice-Message: 2/1 (1/0)\r\n",
+        ),
+    );
+    assert_eq!(r.status(), Some(200), "{r:?}");
+    assert_eq!(r.header_named("Expires").map(str::trim), Some("120"));
+    let e1 = etag(&r);
+    assert_eq!(pbx_counts(&mut bob), (2, 1, 1), "not stored before the 200");
+    let got = requests(&mut phone, WAIT, |ms| {
+        summary_with(ms, "Voice-Message: 2/1 (1/0)")
+    });
+    assert!(summary_with(&got, "Messages-Waiting: yes"), "{got:?}");
+
+    // Refresh: no body, SIP-If-Match → a new tag, counts kept.
+    let r = publish(&mut pbx, "4711", Some(&e1), 120, None);
+    assert_eq!(r.status(), Some(200), "{r:?}");
+    let e2 = etag(&r);
+    assert_ne!(e2, e1, "a refresh gets a new entity tag (RFC 3903 §6)");
+    assert_eq!(pbx_counts(&mut bob), (2, 1, 1));
+
+    // Modify with the current tag: the new state is stored before the 200.
+    let r = publish(
+        &mut pbx,
+        "4711",
+        Some(&e2),
+        120,
+        Some("Messages-Waiting: no\r\nVoice-Message: 0/3\r\n"),
+    );
+    assert_eq!(r.status(), Some(200), "{r:?}");
+    let e3 = etag(&r);
+    assert_eq!(
+        pbx_counts(&mut bob),
+        (0, 3, 0),
+        "modify not stored before the 200"
+    );
+    let got = requests(&mut phone, WAIT, |ms| {
+        summary_with(ms, "Voice-Message: 0/3 (0/0)")
+    });
+    let last = got.iter().rev().find(|m| m.method() == "NOTIFY").unwrap();
+    assert!(
+        body(last).contains("Messages-Waiting: no"),
+        "{}",
+        body(last)
+    );
+
+    // A stale tag (and an unknown one) is 412, and changes nothing.
+    for stale in [e1.as_str(), e2.as_str(), "no-such-tag"] {
+        let r = publish(
+            &mut pbx,
+            "4711",
+            Some(stale),
+            120,
+            Some("Messages-Waiting: yes\r\nVoice-Message: 9/9\r\n"),
+        );
+        assert_eq!(r.status(), Some(412), "{stale}: {r:?}");
+    }
+    assert_eq!(pbx_counts(&mut bob), (0, 3, 0));
+
+    // Removal ends the publication, not the counts: the last report stays true.
+    let r = publish(&mut pbx, "4711", Some(&e3), 0, None);
+    assert_eq!(r.status(), Some(200), "{r:?}");
+    assert_eq!(r.header_named("Expires").map(str::trim), Some("0"));
+    assert_eq!(
+        publish(&mut pbx, "4711", Some(&e3), 120, None).status(),
+        Some(412)
+    );
+    assert_eq!(pbx_counts(&mut bob), (0, 3, 0));
+
+    // bob's CAS client heard both changes from the PBX, in order.
+    let evs: Vec<(u64, u64)> = bob
+        .events(1)
+        .into_iter()
+        .filter(|e| e["topic"] == "mwi" && e["changed"] == "pbx")
+        .map(|e| {
+            let s = system(&e, "pbx");
+            (s["new"].as_u64().unwrap(), s["old"].as_u64().unwrap())
+        })
+        .collect();
+    assert_eq!(evs, vec![(2, 1), (0, 3)]);
+
+    // Not a voicemail system: 403, nothing stored; a bad summary: 400; wrong type: 415.
+    let mut alice = Ua::new(&srv, "alice");
+    let r = publish(
+        &mut alice,
+        "bob",
+        None,
+        120,
+        Some("Messages-Waiting: yes\r\nVoice-Message: 7/7\r\n"),
+    );
+    assert_eq!(r.status(), Some(403), "{r:?}");
+    let r = publish(
+        &mut pbx,
+        "4711",
+        None,
+        120,
+        Some("Voice-Message: 3/2 (5/0)\r\n"),
+    );
+    assert!(matches!(r.status(), Some(400)), "{r:?}");
+    assert_eq!(pbx_counts(&mut bob), (0, 3, 0));
+    let total = ok(bob.call("mwi", "get", json!({})))["total"].clone();
+    assert_eq!(total["new"], 0, "{total}");
+}

@@ -77,6 +77,9 @@ pub async fn start(
         cache: cache.clone(),
         tx,
         cfg: Arc::new(cfg),
+        publications: Arc::new(std::sync::Mutex::new(
+            sip_events::publication::Publications::new(super::PUBLICATION_POLICY),
+        )),
     };
     let actor = Actor {
         store,
