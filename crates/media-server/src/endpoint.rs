@@ -2,7 +2,8 @@
 //! (GUIDE rule 2: one input, drain the outputs, sleep until the next timeout).
 //!
 //! The task turns the session's outputs into I/O: datagrams are sent without waiting (a full
-//! socket buffer drops, as a network would), PCM goes to the WAV writer, and events go to the
+//! socket buffer drops, as a network would), PCM goes to the WAV writer (which checkpoints
+//! every second; its periodic fsync runs on a blocking thread), and events go to the
 //! engine's event channel. A recording's file is finished (header, fsync) on a blocking
 //! thread before `Recorded` is reported. Until our offer is answered there is no session:
 //! media is ignored and commands wait. With an inactivity timeout, no RTP accepted from the
@@ -191,7 +192,7 @@ impl State {
         let input = match cmd {
             EndpointCmd::RemoteAnswer(_) | EndpointCmd::Peer(_) => return,
             EndpointCmd::Play(clips) => {
-                let clips = self.load(clips).await;
+                let clips = load(self.ctx.prompts.clone(), clips).await;
                 self.play += 1;
                 if clips.is_empty() {
                     let _ = self
@@ -242,33 +243,6 @@ impl State {
         }
     }
 
-    /// Decodes the clips (files on a blocking thread); missing ones are skipped.
-    async fn load(&self, clips: Vec<Clip>) -> Vec<media::Clip> {
-        let mut out = Vec::with_capacity(clips.len());
-        for c in clips {
-            match c {
-                Clip::Prompt(name) => match self.ctx.prompts.get(&name) {
-                    Some(s) => out.push(s),
-                    None => warn!(prompt = %name, "no such prompt"),
-                },
-                Clip::Silence(ms) => {
-                    let n =
-                        usize::try_from(u64::from(ms) * u64::from(wav::RATE) / 1000).unwrap_or(0);
-                    out.push(vec![0i16; n].into());
-                }
-                Clip::File(path) => {
-                    let p = path.clone();
-                    match tokio::task::spawn_blocking(move || wav::read(&p)).await {
-                        Ok(Ok(s)) => out.push(s),
-                        Ok(Err(e)) => warn!(error = %e, "cannot play a file"),
-                        Err(_) => warn!(file = %path.display(), "file read task failed"),
-                    }
-                }
-            }
-        }
-        out
-    }
-
     async fn drain(&mut self, rtp: &UdpSocket, rtcp: &UdpSocket) {
         let Some(s) = self.session.as_mut() else {
             return;
@@ -279,10 +253,18 @@ impl State {
                 Output::RtpOut { to, bytes } => send(rtp, &bytes, to),
                 Output::RtcpOut { to, bytes } => send(rtcp, &bytes, to),
                 Output::Record { pcm } => {
-                    if let Some((w, _)) = self.recording.as_mut()
-                        && let Err(e) = w.write(&pcm)
-                    {
-                        warn!(error = %e, "recording write failed");
+                    if let Some((w, _)) = self.recording.as_mut() {
+                        if let Err(e) = w.write(&pcm) {
+                            warn!(error = %e, "recording write failed");
+                        }
+                        // The periodic fsync runs on a blocking thread, never in this task.
+                        if let Some(job) = w.sync_due() {
+                            tokio::task::spawn_blocking(move || {
+                                if let Err(e) = job.run() {
+                                    warn!(error = %e, "recording fsync failed");
+                                }
+                            });
+                        }
                     }
                 }
                 Output::Event(ev) => match ev {
@@ -329,6 +311,33 @@ impl State {
             }
         }
     }
+}
+
+/// Decodes the clips (files on a blocking thread); missing ones are skipped.
+/// (Holds no borrow of the endpoint's state across an await: that state need not be `Sync`.)
+async fn load(prompts: Arc<Prompts>, clips: Vec<Clip>) -> Vec<media::Clip> {
+    let mut out = Vec::with_capacity(clips.len());
+    for c in clips {
+        match c {
+            Clip::Prompt(name) => match prompts.get(&name) {
+                Some(s) => out.push(s),
+                None => warn!(prompt = %name, "no such prompt"),
+            },
+            Clip::Silence(ms) => {
+                let n = usize::try_from(u64::from(ms) * u64::from(wav::RATE) / 1000).unwrap_or(0);
+                out.push(vec![0i16; n].into());
+            }
+            Clip::File(path) => {
+                let p = path.clone();
+                match tokio::task::spawn_blocking(move || wav::read(&p)).await {
+                    Ok(Ok(s)) => out.push(s),
+                    Ok(Err(e)) => warn!(error = %e, "cannot play a file"),
+                    Err(_) => warn!(file = %path.display(), "file read task failed"),
+                }
+            }
+        }
+    }
+    out
 }
 
 fn send(sock: &UdpSocket, bytes: &[u8], to: SocketAddr) {
