@@ -17,11 +17,15 @@
 //! media is on hold (a description with `sendonly`, `recvonly`, `inactive` or `0.0.0.0`
 //! from either phone, RFC 3264 §8.4): held phones usually send nothing.
 //!
+//! Codecs: IVR endpoints speak G.711 and Opus (libopus, [`OpusCodecs`]; which one is chosen:
+//! see `negotiate`), relays pass any codec through untouched.
+//!
 //! Does not: decide anything about calls (the SIP face and the voicemail state machines do),
 //! transcode in the relay, or encrypt (no SRTP yet).
 
 mod endpoint;
 mod negotiate;
+mod opus_codec;
 mod pool;
 mod prompts;
 mod relay;
@@ -37,6 +41,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 pub use media::Leg;
+pub use opus_codec::OpusCodecs;
 pub use pool::PortPool;
 pub use prompts::Prompts;
 
@@ -51,6 +56,9 @@ pub struct MediaConfig {
     pub prompts_dir: Option<PathBuf>,
     /// Relay every call's media (B2BUA anchoring), not only calls a service needs.
     pub anchor_always: bool,
+    /// IVR legs speak Opus whenever the peer offers it (default: G.711 when offered, Opus
+    /// only when it is the only common codec).
+    pub prefer_opus: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +184,7 @@ struct Shared {
     prompts: Arc<Prompts>,
     next_id: AtomicU64,
     anchor_always: bool,
+    prefer_opus: bool,
 }
 
 impl Shared {
@@ -228,6 +237,7 @@ impl MediaServer {
                 prompts: Arc::new(prompts),
                 next_id: AtomicU64::new(1),
                 anchor_always: cfg.anchor_always,
+                prefer_opus: cfg.prefer_opus,
             }),
         })
     }
@@ -278,7 +288,8 @@ impl MediaServer {
     pub fn answer(&self, offer: &[u8]) -> Result<Opened, MediaError> {
         let lease = self.shared.pool.allocate()?;
         let session_id = u64::from(rand::random::<u32>());
-        let (neg, sdp) = negotiate::answer(offer, lease.local(), session_id)?;
+        let prefer_opus = self.shared.prefer_opus;
+        let (neg, sdp) = negotiate::answer(offer, lease.local(), session_id, prefer_opus)?;
         let id = EndpointId(self.next_id());
         let events = self.spawn_endpoint(id, lease, Some(neg));
         Ok(Opened { id, sdp, events })
@@ -289,7 +300,7 @@ impl MediaServer {
     pub fn offer(&self) -> Result<Opened, MediaError> {
         let lease = self.shared.pool.allocate()?;
         let session_id = u64::from(rand::random::<u32>());
-        let ours = negotiate::offer(lease.local(), session_id);
+        let ours = negotiate::offer(lease.local(), session_id, self.shared.prefer_opus);
         let sdp = ours.to_string();
         let id = EndpointId(self.next_id());
         if let Ok(mut map) = self.shared.offers.lock() {

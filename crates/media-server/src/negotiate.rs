@@ -4,6 +4,11 @@
 //! (`sdp::rewrite_connection`: `c=`, the relayed port and the origin's address point at us;
 //! codecs stay as the phones wrote them, so Opus or anything else passes through a relay).
 //!
+//! Codec choice for IVR legs (voicemail, mailbox access, play-on-phone): G.711 whenever the
+//! peer offers it (voicemail is stored at 8 kHz and G.711 costs nothing to code), Opus (RFC
+//! 7587, through libopus) only when it is the only common codec; with `[media] prefer_opus`
+//! Opus whenever the peer offers it. Our own offers list both, in that order of preference.
+//!
 //! Only the first active audio stream is served. In a relayed description every other
 //! stream is disabled (port 0, RFC 3264 §8.2): the relay would not carry it. Not here: ICE,
 //! SRTP, transcoding.
@@ -36,10 +41,25 @@ pub struct Negotiated {
     pub dtmf_pt: Option<u8>,
 }
 
-/// What an IVR endpoint can do: G.711 (µ-law preferred) and telephone-event, one codec in
-/// answers. No Opus: the engine's IVR has no Opus codec, so an Opus-only offer gets 488.
-fn capabilities(ip: IpAddr) -> Capabilities {
-    Capabilities::new(ip)
+const G711: [sdp::Codec; 2] = [sdp::Codec::Pcmu, sdp::Codec::Pcma];
+const OPUS: [sdp::Codec; 1] = [sdp::Codec::Opus];
+
+/// What an IVR endpoint can do with `codecs` (in preference order) and telephone-event, one
+/// codec in answers.
+fn capabilities(ip: IpAddr, codecs: &[sdp::Codec]) -> Capabilities {
+    Capabilities {
+        codecs: codecs.to_vec(),
+        ..Capabilities::new(ip)
+    }
+}
+
+/// The codec sets to try in turn (see the module doc).
+fn preference(prefer_opus: bool) -> [&'static [sdp::Codec]; 2] {
+    if prefer_opus {
+        [&OPUS, &G711]
+    } else {
+        [&G711, &OPUS]
+    }
 }
 
 fn parse(body: &[u8]) -> Result<Session, MediaError> {
@@ -98,7 +118,7 @@ fn outcome(local: &Session, remote: &Session) -> Result<Negotiated, MediaError> 
     let codec = match stream.codec {
         sdp::Codec::Pcmu => media::Codec::Pcmu,
         sdp::Codec::Pcma => media::Codec::Pcma,
-        sdp::Codec::Opus => return Err(MediaError::NoCodec),
+        sdp::Codec::Opus => media::Codec::Opus,
     };
     Ok(Negotiated {
         peer: peer_at(remote, stream.index)?,
@@ -109,11 +129,13 @@ fn outcome(local: &Session, remote: &Session) -> Result<Negotiated, MediaError> 
 }
 
 /// Our answer to a phone's offer (one audio stream on `local`, the rest rejected), and what
-/// was agreed. No common codec: [`MediaError::NoCodec`] (488).
+/// was agreed; the codec by the rule in the module doc. No common codec:
+/// [`MediaError::NoCodec`] (488).
 pub fn answer(
     offer: &[u8],
     local: SocketAddr,
     session_id: u64,
+    prefer_opus: bool,
 ) -> Result<(Negotiated, String), MediaError> {
     let offer = parse(offer)?;
     let mut taken = false;
@@ -126,19 +148,25 @@ pub fn answer(
         id: session_id,
         version: 1,
     };
-    let ours = sdp::answer(&offer, &capabilities(local.ip()), ids, &mut port)
-        .map_err(|_| MediaError::NoCodec)?;
-    let neg = outcome(&ours, &offer)?;
-    Ok((neg, ours.to_string()))
+    for codecs in preference(prefer_opus) {
+        let caps = capabilities(local.ip(), codecs);
+        if let Ok(ours) = sdp::answer(&offer, &caps, ids, &mut port) {
+            let neg = outcome(&ours, &offer)?;
+            return Ok((neg, ours.to_string()));
+        }
+    }
+    Err(MediaError::NoCodec)
 }
 
-/// Our offer on `local`: PCMU, PCMA and telephone-event (kept to read the answer).
-pub fn offer(local: SocketAddr, session_id: u64) -> Session {
+/// Our offer on `local`: PCMU, PCMA, Opus (Opus first with `prefer_opus`) and
+/// telephone-event at 8 and 48 kHz (kept to read the answer).
+pub fn offer(local: SocketAddr, session_id: u64, prefer_opus: bool) -> Session {
     let ids = SessionIds {
         id: session_id,
         version: 1,
     };
-    sdp::offer(&capabilities(local.ip()), ids, local.port())
+    let codecs: Vec<sdp::Codec> = preference(prefer_opus).concat();
+    sdp::offer(&capabilities(local.ip(), &codecs), ids, local.port())
 }
 
 /// What a phone's answer to our `offer` agreed on.
@@ -189,7 +217,7 @@ mod tests {
     #[test]
     fn answer_to_baresip() {
         let local: SocketAddr = "127.0.0.1:20000".parse().unwrap();
-        let (neg, sdp) = answer(BARESIP.as_bytes(), local, 7).unwrap();
+        let (neg, sdp) = answer(BARESIP.as_bytes(), local, 7, false).unwrap();
         assert_eq!(neg.peer.rtp, "127.0.0.1:34848".parse().unwrap());
         assert_eq!(neg.peer.rtcp, Some("127.0.0.1:34849".parse().unwrap()));
         assert_eq!(neg.codec, media::Codec::Pcmu);
@@ -203,24 +231,55 @@ mod tests {
     fn pcma_only_and_no_common_codec() {
         let local: SocketAddr = "127.0.0.1:20000".parse().unwrap();
         let pcma = sdp_with("m=audio 4000 RTP/AVP 8\r\n");
-        let (neg, _) = answer(pcma.as_bytes(), local, 1).unwrap();
+        let (neg, _) = answer(pcma.as_bytes(), local, 1, false).unwrap();
         assert_eq!(
             (neg.codec, neg.payload_type, neg.dtmf_pt),
             (media::Codec::Pcma, 8, None)
         );
         let g729 = sdp_with("m=audio 4000 RTP/AVP 18\r\n");
-        let e = answer(g729.as_bytes(), local, 1).unwrap_err();
+        let e = answer(g729.as_bytes(), local, 1, false).unwrap_err();
         assert!(matches!(e, MediaError::NoCodec));
         assert_eq!(e.sip_status().0, 488);
-        // An Opus-only peer: the IVR has no Opus codec (488, not a broken call).
-        let opus = sdp_with("m=audio 4000 RTP/AVP 96\r\na=rtpmap:96 opus/48000/2\r\n");
-        assert!(matches!(
-            answer(opus.as_bytes(), local, 1),
-            Err(MediaError::NoCodec)
-        ));
         assert_eq!(
-            answer(b"garbage", local, 1).unwrap_err().sip_status().0,
+            answer(b"garbage", local, 1, false)
+                .unwrap_err()
+                .sip_status()
+                .0,
             488
+        );
+    }
+
+    #[test]
+    fn g711_when_offered_opus_when_it_is_the_only_common_codec() {
+        let local: SocketAddr = "127.0.0.1:20000".parse().unwrap();
+        let only = sdp_with(
+            "m=audio 4000 RTP/AVP 96 97\r\na=rtpmap:96 opus/48000/2\r\na=fmtp:96 useinbandfec=1\r\na=rtpmap:97 telephone-event/48000\r\n",
+        );
+        let (neg, sdp) = answer(only.as_bytes(), local, 1, false).unwrap();
+        assert_eq!(
+            (neg.codec, neg.payload_type, neg.dtmf_pt),
+            (media::Codec::Opus, 96, Some(97))
+        );
+        assert!(sdp.contains("m=audio 20000 RTP/AVP 96 97\r\n"), "{sdp}");
+        assert!(sdp.contains("a=rtpmap:96 opus/48000/2\r\n"), "{sdp}");
+        // Opus listed first but G.711 offered too: G.711, unless Opus is preferred.
+        let both = sdp_with(
+            "m=audio 4000 RTP/AVP 96 8 101\r\na=rtpmap:96 opus/48000/2\r\na=rtpmap:101 telephone-event/8000\r\n",
+        );
+        let (neg, _) = answer(both.as_bytes(), local, 1, false).unwrap();
+        assert_eq!((neg.codec, neg.dtmf_pt), (media::Codec::Pcma, Some(101)));
+        let (neg, _) = answer(both.as_bytes(), local, 1, true).unwrap();
+        assert_eq!((neg.codec, neg.dtmf_pt), (media::Codec::Opus, None));
+        let (neg, _) = answer(BARESIP.as_bytes(), local, 1, true).unwrap();
+        assert_eq!(neg.codec, media::Codec::Pcmu, "no Opus offered");
+        // A phone answering our offer with Opus.
+        let ours = offer(local, 2, false);
+        let neg = from_answer(&ours, only.as_bytes()).unwrap();
+        assert_eq!((neg.codec, neg.dtmf_pt), (media::Codec::Opus, Some(97)));
+        assert!(
+            offer(local, 2, true)
+                .to_string()
+                .contains("RTP/AVP 111 0 8 101 110\r\n")
         );
     }
 
@@ -230,7 +289,7 @@ mod tests {
         let offer = sdp_with(
             "m=video 5000 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\nm=audio 4000 RTP/AVP 0\r\n",
         );
-        let (neg, sdp) = answer(offer.as_bytes(), local, 1).unwrap();
+        let (neg, sdp) = answer(offer.as_bytes(), local, 1, false).unwrap();
         assert_eq!(neg.peer.rtp, "10.0.0.1:4000".parse().unwrap());
         assert!(sdp.contains("m=video 0 RTP/AVP 96\r\n"), "{sdp}");
         assert!(sdp.contains("m=audio 20000 RTP/AVP 0\r\n"), "{sdp}");
@@ -239,9 +298,12 @@ mod tests {
     #[test]
     fn our_offer_and_the_answer_to_it() {
         let local: SocketAddr = "127.0.0.1:20004".parse().unwrap();
-        let ours = offer(local, 9);
+        let ours = offer(local, 9, false);
         let text = ours.to_string();
-        assert!(text.contains("m=audio 20004 RTP/AVP 0 8 101\r\n"), "{text}");
+        assert!(
+            text.contains("m=audio 20004 RTP/AVP 0 8 111 101 110\r\n"),
+            "{text}"
+        );
         let neg = from_answer(&ours, BARESIP.as_bytes()).unwrap();
         assert_eq!(
             (neg.codec, neg.payload_type, neg.dtmf_pt),

@@ -21,6 +21,7 @@ fn config(port_min: u16) -> MediaConfig {
         port_max: port_min + 99,
         prompts_dir: None,
         anchor_always: true,
+        prefer_opus: false,
     }
 }
 

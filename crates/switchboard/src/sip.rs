@@ -79,5 +79,6 @@ pub fn media_config(config: &Config) -> media_server::MediaConfig {
         port_max: m.port_max,
         prompts_dir: (!m.prompts_dir.as_os_str().is_empty()).then(|| m.prompts_dir.clone()),
         anchor_always: m.anchor == crate::config::AnchorMode::Always,
+        prefer_opus: m.prefer_opus,
     }
 }

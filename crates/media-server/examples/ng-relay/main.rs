@@ -55,6 +55,7 @@ impl Opts {
             port_max: self.port_max,
             prompts_dir: None,
             anchor_always: true,
+            prefer_opus: false,
         }
     }
 }

@@ -100,6 +100,7 @@ impl Default for MediaConfig {
             anchor: AnchorMode::WhenNeeded,
             prompts_dir: PathBuf::new(),
             inactivity_timeout: 60,
+            prefer_opus: false,
         }
     }
 }

@@ -103,6 +103,7 @@ const SCHEMA: &[(&str, &[(&str, Kind)])] = &[
             ("anchor", Kind::Parsed(anchor_mode)),
             ("prompts_dir", Kind::Text),
             ("inactivity_timeout", U32),
+            ("prefer_opus", Kind::Bool),
         ],
     ),
     (
