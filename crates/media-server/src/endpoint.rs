@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::negotiate::Negotiated;
+use crate::opus_codec::OpusCodecs;
 use crate::pool::Lease;
 use crate::prompts::Prompts;
 use crate::wav::{self, Writer};
@@ -63,6 +64,11 @@ fn config(n: &Negotiated) -> EndpointConfig {
     cfg
 }
 
+/// The session for a negotiated leg: G.711 built in, Opus through libopus.
+fn session(now: Instant, n: &Negotiated) -> Session {
+    Session::with_codecs(now, config(n), Arc::new(OpusCodecs))
+}
+
 pub(crate) async fn run(
     ctx: Ctx,
     lease: Lease,
@@ -78,9 +84,7 @@ pub(crate) async fn run(
         }
     };
     let mut st = State {
-        session: neg
-            .as_ref()
-            .map(|n| Session::new(Instant::now(), config(n))),
+        session: neg.as_ref().map(|n| session(Instant::now(), n)),
         ctx,
         waiting: Vec::new(),
         play: 0,
@@ -177,7 +181,7 @@ impl State {
                     }),
                 ),
                 None => {
-                    self.session = Some(Session::new(now, config(n)));
+                    self.session = Some(session(now, n));
                     for c in std::mem::take(&mut self.waiting) {
                         Box::pin(self.command(c)).await;
                     }
