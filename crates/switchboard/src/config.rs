@@ -130,6 +130,8 @@ pub struct MediaConfig {
     pub prompts_dir: PathBuf,
     /// Seconds without RTP after which a voicemail or anchored call is hung up; 0 = never.
     pub inactivity_timeout: u32,
+    /// IVR legs speak Opus whenever offered (default: only when it is the only common codec).
+    pub prefer_opus: bool,
 }
 
 /// When the B2BUA relays media through the engine.
