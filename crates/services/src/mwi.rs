@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use sip_events::publication::{self, PubError, PubPolicy, Publications};
 use sip_events::summary::Summary;
-use store::{LOCAL_SYSTEM, MwiProfile, MwiState, MwiSystem, MwiUserSettings};
+use store::{LOCAL_SYSTEM, MwiDevice, MwiProfile, MwiState, MwiSystem, MwiUserSettings};
 use tokio::sync::{mpsc, oneshot};
 
 pub use actor::{LocalMailbox, LocalVoicemail, start};
@@ -77,6 +77,8 @@ pub(crate) struct Cache {
     pub settings: HashMap<String, MwiUserSettings>,
     /// By user.
     pub states: HashMap<String, Vec<MwiState>>,
+    /// Live CAS sessions by user (kept by the actor from the bus).
+    pub sessions: HashMap<String, usize>,
 }
 
 impl Cache {
@@ -127,6 +129,18 @@ pub struct Mwi {
     /// RFC 3903 entity tags and expiry of SIP `message-summary` publications (the counts
     /// they carry live in the store like every report).
     publications: Arc<Mutex<Publications<()>>>,
+    /// For reads that are not cached (the user's devices).
+    store: store::Store,
+}
+
+/// The clients of a user, as their own profile lists them: every one of them is told of
+/// message-waiting changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Clients {
+    /// Registered SIP devices (no addresses).
+    pub sip_devices: Vec<MwiDevice>,
+    /// Live CAS sessions (WebSocket or long-poll).
+    pub cas_sessions: usize,
 }
 
 /// Expiry bounds of `message-summary` publications: any non-zero interval, at most an hour
@@ -308,6 +322,25 @@ impl Mwi {
         self.publications.lock().is_ok_and(|p| {
             p.entries(resource)
                 .any(|e| e.etag.0 == etag && e.expires_at > now)
+        })
+    }
+
+    /// `aor`'s clients: registered devices (from the store, a write-behind copy of the
+    /// registrar's, so a few tens of ms late) and live CAS sessions.
+    pub async fn clients(&self, aor: &str, now_unix: i64) -> Result<Clients, MwiError> {
+        let sip_devices = self
+            .store
+            .mwi_devices(aor, now_unix)
+            .await
+            .map_err(|_| MwiError::Store)?;
+        let cas_sessions = self
+            .cache
+            .read()
+            .map(|c| c.sessions.get(aor).copied().unwrap_or(0))
+            .unwrap_or(0);
+        Ok(Clients {
+            sip_devices,
+            cas_sessions,
         })
     }
 

@@ -27,7 +27,8 @@ use std::path::Path;
 
 pub use error::StoreError;
 pub use mwi::{
-    LOCAL_SYSTEM, MwiCounts, MwiMessage, MwiNotice, MwiProfile, MwiState, MwiSystem, MwiUserSettings,
+    LOCAL_SYSTEM, MwiCounts, MwiDevice, MwiMessage, MwiNotice, MwiProfile, MwiState, MwiSystem,
+    MwiUserSettings,
 };
 pub use names::{validate_domain, validate_user};
 pub use perms::RoleGrants;

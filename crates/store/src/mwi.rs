@@ -85,6 +85,18 @@ pub struct MwiState {
 /// `(id, at (ms), event JSON)` of a stored notice.
 pub type MwiNotice = (i64, i64, String);
 
+/// A registered device as its owner's profile lists it: no contact or source address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MwiDevice {
+    pub user_agent: Option<String>,
+    /// `udp` or `tcp`.
+    pub transport: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Declared service classes (`voice,video,im`), if known.
+    pub classes: Option<String>,
+}
+
 fn count(row: &SqliteRow, col: &'static str) -> Result<u32> {
     let v: i64 = row.try_get(col)?;
     u32::try_from(v).map_err(|_| StoreError::Corrupt("mwi_counts"))
@@ -116,6 +128,28 @@ fn check_system(s: &MwiSystem) -> Result<()> {
 }
 
 impl Store {
+    /// The live registered devices of `aor` (`user@domain`), oldest binding first.
+    pub async fn mwi_devices(&self, aor: &str, now_unix: i64) -> Result<Vec<MwiDevice>> {
+        let rows = sqlx::query(
+            "SELECT user_agent, transport, expires_at, classes FROM bindings
+             WHERE aor = ? AND expires_at > ? ORDER BY id",
+        )
+        .bind(aor)
+        .bind(now_unix)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MwiDevice {
+                    user_agent: r.try_get("user_agent")?,
+                    transport: r.try_get("transport")?,
+                    expires_at: r.try_get("expires_at")?,
+                    classes: r.try_get("classes")?,
+                })
+            })
+            .collect()
+    }
+
     /// Bumped whenever systems, profiles or user settings change.
     pub async fn mwi_config_version(&self) -> Result<i64> {
         Ok(

@@ -302,3 +302,78 @@ fn activate_and_deactivate() {
         404
     );
 }
+
+/// The profile (`mwi.systems`) lists the user's voicemail systems and their clients: each
+/// registered SIP device (user agent, transport, classes, remaining time — never its
+/// address) and the number of live CAS sessions; both follow registrations, logins and
+/// logouts. Each user sees only their own.
+#[test]
+fn profile_lists_systems_and_clients() {
+    let srv = Server::default_start();
+    let mut bob = CasClient::login(&srv, "bob");
+    configure(&srv, &mut bob);
+    let mut desk = Ua::new(&srv, "bob");
+    desk.user_agent = Some("DeskPhone/1.0".into());
+    let mut soft = Ua::new(&srv, "bob");
+    soft.user_agent = Some("Softphone/2.3".into());
+    let mut addrs = Vec::new();
+    for ua in [&mut desk, &mut soft] {
+        let c = format!("<{}>", ua.contact_uri());
+        assert_eq!(ua.register(&[&c], Some(600)).status(), Some(200));
+        addrs.push(ua.local().to_string());
+        addrs.push(ua.contact_uri());
+    }
+    let mut second = CasClient::login(&srv, "bob");
+
+    // Registrations reach the store write-behind: poll.
+    let profile = |bob: &mut CasClient, devices: usize, sessions: u64| {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let r = ok(bob.call("mwi", "systems", json!({})));
+            let c = &r["clients"];
+            if c["sip_devices"].as_array().unwrap().len() == devices
+                && c["cas_sessions"] == sessions
+            {
+                return r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "clients never became {devices}/{sessions}: {r}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let r = profile(&mut bob, 2, 2);
+    assert_eq!(r["systems"].as_array().unwrap().len(), 2, "{r}");
+    let devices = r["clients"]["sip_devices"].as_array().unwrap();
+    let agents: Vec<&str> = devices
+        .iter()
+        .map(|d| d["user_agent"].as_str().unwrap())
+        .collect();
+    assert_eq!(agents, ["DeskPhone/1.0", "Softphone/2.3"], "{r}");
+    for d in devices {
+        assert_eq!(d["transport"], "udp", "{r}");
+        let left = d["expires_in"].as_i64().unwrap();
+        assert!((500..=600).contains(&left), "{r}");
+    }
+    // No contact URI or source address anywhere in the profile.
+    let text = r.to_string();
+    for a in &addrs {
+        assert!(!text.contains(a.as_str()), "{a} leaked: {text}");
+    }
+
+    // An unregistered device and an ended session leave the list.
+    let c = format!("<{}>", soft.contact_uri());
+    assert_eq!(soft.register(&[&c], Some(0)).status(), Some(200));
+    ok(second.call("session", "logout", json!({})));
+    let r = profile(&mut bob, 1, 1);
+    assert_eq!(
+        r["clients"]["sip_devices"][0]["user_agent"],
+        "DeskPhone/1.0"
+    );
+
+    // Alice's profile: her own (no devices, one session), never bob's.
+    let mut alice = CasClient::login(&srv, "alice");
+    let r = profile(&mut alice, 0, 1);
+    assert_eq!(r["systems"].as_array().unwrap().len(), 1, "{r}");
+}

@@ -77,6 +77,7 @@ pub async fn start(
         cache: cache.clone(),
         tx,
         cfg: Arc::new(cfg),
+        store: store.clone(),
         publications: Arc::new(std::sync::Mutex::new(
             sip_events::publication::Publications::new(super::PUBLICATION_POLICY),
         )),
@@ -190,6 +191,7 @@ impl Actor {
         match ev {
             BusEvent::SessionStarted { user } => {
                 *self.sessions.entry(user.clone()).or_default() += 1;
+                self.mirror_sessions(&user);
                 if let Err(e) = self.session_started(&user).await {
                     error!(error = %e, "cannot deliver stored message-waiting notices");
                 }
@@ -201,6 +203,7 @@ impl Actor {
                         self.sessions.remove(&user);
                     }
                 }
+                self.mirror_sessions(&user);
             }
             BusEvent::VoicemailChanged { aor, .. } => {
                 if let Err(e) = self.local_changed(&aor).await {
@@ -216,6 +219,20 @@ impl Actor {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// The profile's client list reads the session count from the cache.
+    fn mirror_sessions(&self, user: &str) {
+        if let Ok(mut cache) = self.cache.write() {
+            match self.sessions.get(user) {
+                Some(n) => {
+                    cache.sessions.insert(user.to_owned(), *n);
+                }
+                None => {
+                    cache.sessions.remove(user);
+                }
+            }
         }
     }
 

@@ -40,10 +40,14 @@ pub static SPEC: TopicSpec = TopicSpec {
             message: "systems",
             action: Some("mwi.read"),
             fields: &[],
-            doc: "The caller's profile: their voicemail systems and how they are told.",
+            doc: "The caller's profile: their voicemail systems, their clients and how \
+                  they are told. Only the caller's own profile: device addresses are never \
+                  shown.",
             reply: "`systems` [{`system`, `label`, `kind`, `mailbox`, `active`, \
-                    `activation` (`send`/`record`)}], `delivery` {`cas`, `message_text`, \
-                    `unsolicited_notify`}",
+                    `activation` (`send`/`record`)}], `clients` {`sip_devices` \
+                    [{`user_agent`, `transport`, `classes` (`voice`/`video`/`im`), \
+                    `expires_in` (s)}], `cas_sessions` (live sessions, this one included)}, \
+                    `delivery` {`cas`, `message_text`, `unsolicited_notify`}",
             is_async: false,
         },
         MessageSpec {
@@ -132,7 +136,7 @@ impl MwiProvider {
         MwiProvider { mwi }
     }
 
-    fn systems(&self, caller: &Caller) -> Object {
+    async fn systems(&self, caller: &Caller) -> Result<Object, CasError> {
         let aor = caller.aor();
         let systems: Vec<Value> = self
             .mwi
@@ -147,8 +151,34 @@ impl MwiProvider {
                 })
             })
             .collect();
+        let now = super::actor::unix_ms() / 1000;
+        let clients = self.mwi.clients(&aor, now).await.map_err(cas_error)?;
+        let devices: Vec<Value> = clients
+            .sip_devices
+            .iter()
+            .map(|d| {
+                let classes: Vec<&str> = d
+                    .classes
+                    .as_deref()
+                    .map(|c| {
+                        c.split(',')
+                            .map(str::trim)
+                            .filter(|c| !c.is_empty())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!({
+                    "user_agent": d.user_agent, "transport": d.transport,
+                    "classes": classes, "expires_in": (d.expires_at - now).max(0),
+                })
+            })
+            .collect();
         let mut o = Object::new();
         o.insert("systems".into(), Value::Array(systems));
+        o.insert(
+            "clients".into(),
+            json!({"sip_devices": devices, "cas_sessions": clients.cas_sessions}),
+        );
         o.insert(
             "delivery".into(),
             json!({
@@ -157,7 +187,7 @@ impl MwiProvider {
                 "unsolicited_notify": self.mwi.unsolicited_notify(&aor),
             }),
         );
-        o
+        Ok(o)
     }
 
     async fn report(&self, caller: &Caller, req: &Request) -> Result<Object, CasError> {
@@ -313,7 +343,7 @@ impl Provider for MwiProvider {
         Box::pin(async move {
             let body = match req.message.as_str() {
                 "get" => self.mwi.view(&caller.aor()).to_json(),
-                "systems" => self.systems(caller),
+                "systems" => self.systems(caller).await?,
                 "report" => self.report(caller, req).await?,
                 "activate" => self.activate(caller, req, true).await?,
                 "deactivate" => self.activate(caller, req, false).await?,
