@@ -5,7 +5,12 @@
 //! of the user, a `SipMessageOut` text for their devices).
 //!
 //! A notice written while the user had no CAS session stays pending and is pushed at their
-//! next login (`SessionStarted`), so a restart loses nothing. Sessions and devices are
+//! next login (`SessionStarted`), so a restart loses nothing. The short MESSAGE text to
+//! devices is the exception, by choice: which text each user's devices already got is
+//! kept in memory only (`last_text`), so after a restart a device that registers again may
+//! get the current text once more — a duplicate, never a loss (phones also get the state
+//! from their `message-summary` subscription); storing it would cost a write per change
+//! for a cosmetic gain. Sessions and devices are
 //! counted from the bus like the IM delivery does. The CLI edits systems and profiles in the
 //! store; the actor notices through `mwi_config_version` (polled every second).
 
