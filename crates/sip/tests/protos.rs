@@ -20,6 +20,9 @@ use std::path::Path;
 
 use sip::{Framing, Limits, Message};
 
+#[path = "support/protos.rs"]
+mod support;
+
 const CASES: usize = 4527;
 
 fn corpus() -> &'static Path {
@@ -64,64 +67,20 @@ fn groups() -> Vec<(String, usize, usize)> {
         .collect()
 }
 
-/// Splits the two length-prefixed records.
+/// The tester's and target's addresses the PROTOS jar filled in.
+const ADDRS: support::Addrs = support::Addrs {
+    to: "bob@192.0.2.10",
+    from: "protos@192.0.2.20",
+    ip: "192.0.2.20",
+    port: 5060,
+};
+
 fn records(file: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let mut rest = file;
-    let mut take = || {
-        let sp = rest.iter().position(|c| *c == b' ').unwrap();
-        let len: usize = std::str::from_utf8(&rest[..sp]).unwrap().parse().unwrap();
-        let rec = rest[sp + 1..sp + 1 + len].to_vec();
-        rest = &rest[sp + 1 + len..];
-        rec
-    };
-    (take(), take())
+    support::records(file)
 }
 
-/// Replaces every `<Name>` placeholder found in `subst`, in one pass.
-fn replace(hay: &[u8], subst: &[(&[u8], &[u8])]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(hay.len() + 64);
-    let mut rest = hay;
-    while let Some(lt) = rest.iter().position(|c| *c == b'<') {
-        out.extend_from_slice(&rest[..lt]);
-        rest = &rest[lt..];
-        match subst.iter().find(|(k, _)| rest.starts_with(k)) {
-            Some((k, v)) => {
-                out.extend_from_slice(v);
-                rest = &rest[k.len()..];
-            }
-            None => {
-                out.push(b'<');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.extend_from_slice(rest);
-    out
-}
-
-/// Fills the placeholders as the PROTOS jar did: addresses of the tester and the target,
-/// per-case Call-ID, branch and CSeq, and Content-Length = octets after the first CRLFCRLF.
 fn fill(template: &[u8], case: usize) -> Vec<u8> {
-    let n = case.to_string();
-    let m = replace(
-        template,
-        &[
-            (b"<To>", b"bob@192.0.2.10"),
-            (b"<From>", b"protos@192.0.2.20"),
-            (b"<From-Address>", b"192.0.2.20"),
-            (b"<From-IP>", b"192.0.2.20"),
-            (b"<Local-Port>", b"5060"),
-            (b"<Branch-ID>", n.as_bytes()),
-            (b"<Call-ID>", n.as_bytes()),
-            (b"<CSeq>", n.as_bytes()),
-            (b"<Teardown-Method>", b"CANCEL"),
-        ],
-    );
-    let body = m
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(0, |p| m.len() - p - 4);
-    replace(&m, &[(b"<Content-Length>", body.to_string().as_bytes())])
+    support::fill(template, case, &ADDRS)
 }
 
 fn parse(raw: Vec<u8>) -> Result<Message, sip::ParseError> {

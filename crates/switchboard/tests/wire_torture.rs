@@ -14,6 +14,8 @@
 )]
 
 mod common;
+#[path = "../../sip/tests/support/protos.rs"]
+mod protos_support;
 
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -218,58 +220,19 @@ fn rfc5118_messages_over_the_wire() {
     }
 }
 
-/// The two length-prefixed records of a PROTOS case file.
+/// The INVITE record of a PROTOS case file.
 fn protos_invite(file: &[u8]) -> Vec<u8> {
-    let sp = file.iter().position(|c| *c == b' ').unwrap();
-    let len: usize = std::str::from_utf8(&file[..sp]).unwrap().parse().unwrap();
-    file[sp + 1..sp + 1 + len].to_vec()
+    protos_support::records(file).0
 }
 
 fn fill(template: &[u8], case: usize, port: u16) -> Vec<u8> {
-    let n = case.to_string();
-    let port = port.to_string();
-    let subst: [(&[u8], &[u8]); 9] = [
-        (b"<To>", b"bob@example.com"),
-        (b"<From>", b"protos@example.com"),
-        (b"<From-Address>", b"127.0.0.1"),
-        (b"<From-IP>", b"127.0.0.1"),
-        (b"<Local-Port>", port.as_bytes()),
-        (b"<Branch-ID>", n.as_bytes()),
-        (b"<Call-ID>", n.as_bytes()),
-        (b"<CSeq>", n.as_bytes()),
-        (b"<Teardown-Method>", b"CANCEL"),
-    ];
-    let mut out = Vec::with_capacity(template.len() + 64);
-    let mut rest = template;
-    while let Some(lt) = rest.iter().position(|c| *c == b'<') {
-        out.extend_from_slice(&rest[..lt]);
-        rest = &rest[lt..];
-        match subst.iter().find(|(k, _)| rest.starts_with(k)) {
-            Some((k, v)) => {
-                out.extend_from_slice(v);
-                rest = &rest[k.len()..];
-            }
-            None => {
-                out.push(b'<');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.extend_from_slice(rest);
-    let body = out
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(0, |p| out.len() - p - 4);
-    let cl = body.to_string();
-    let mut filled = Vec::with_capacity(out.len());
-    let mut rest = out.as_slice();
-    while let Some(p) = rest.windows(16).position(|w| w == b"<Content-Length>") {
-        filled.extend_from_slice(&rest[..p]);
-        filled.extend_from_slice(cl.as_bytes());
-        rest = &rest[p + 16..];
-    }
-    filled.extend_from_slice(rest);
-    filled
+    let addrs = protos_support::Addrs {
+        to: "bob@example.com",
+        from: "protos@example.com",
+        ip: "127.0.0.1",
+        port,
+    };
+    protos_support::fill(template, case, &addrs)
 }
 
 fn rss_kib(pid: u32) -> u64 {
