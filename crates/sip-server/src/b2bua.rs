@@ -1064,22 +1064,35 @@ impl Core {
             };
             if matches!(leg.state, LegState::Trying | LegState::Early) {
                 let cseq = leg.invite.cseq().map_or(1, |c| c.seq);
-                let dialog = Box::new(leg.dialog.clone());
                 let cancel = if leg.cancel_pending {
                     cancel_for(&leg.invite)
                 } else {
                     None
                 };
-                self.calls.clients.insert(
-                    txn,
-                    ClientCtx::Orphan {
-                        dialog,
-                        cseq,
-                        cancel,
-                    },
-                );
+                self.orphan_invite(txn, leg.dialog.clone(), cseq, cancel);
             }
         }
+    }
+
+    /// An INVITE we sent that still rings although what it was for is over (a call that
+    /// ended, a play-on-phone whose message was played): `cancel`, the CANCEL still owed
+    /// to a device that sent no provisional yet, goes out with its first provisional
+    /// (RFC 3261 §9.1); a late 2xx is ACKed and hung up; the INVITE's timeout ends it.
+    pub(crate) fn orphan_invite(
+        &mut self,
+        txn: ClientTxnId,
+        dialog: Dialog,
+        cseq: u32,
+        cancel: Option<Bytes>,
+    ) {
+        self.calls.clients.insert(
+            txn,
+            ClientCtx::Orphan {
+                dialog: Box::new(dialog),
+                cseq,
+                cancel,
+            },
+        );
     }
 
     #[allow(clippy::too_many_arguments)]

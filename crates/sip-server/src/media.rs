@@ -301,6 +301,7 @@ impl Core {
             Note::HangUp(key) => self.media_hang_up(key),
             Note::Done(key) => {
                 self.media_hang_up(key);
+                self.orphan_forks(key);
                 if let Some(leg) = self.media_calls.legs.remove(&key) {
                     self.media_calls
                         .dialogs

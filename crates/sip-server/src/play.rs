@@ -1,8 +1,9 @@
 //! Play-on-phone (CAS `vm.play_on_phone`, asked over the bus): the server calls the user's
 //! device — the one named, or every registered device in parallel — with an offer from the
 //! media engine. The first device to answer (2xx) gets the message; the others are
-//! cancelled (RFC 3261 §9.1, once they sent a provisional) or, if they answer too, ACKed and
-//! hung up. When every device refused or timed out, the request fails with the most
+//! cancelled (RFC 3261 §9.1, once they sent a provisional — a silent device gets its CANCEL
+//! with its first provisional, even after the playback ended, until its INVITE times out)
+//! or, if they answer too, ACKed and hung up. When every device refused or timed out, the request fails with the most
 //! telling status (486 over 480/408, as for calls).
 //!
 //! The call itself (in-dialog BYE, hang-up after playback) is a media leg like any voicemail
@@ -380,6 +381,36 @@ impl Core {
         self.deps
             .bus
             .publish(BusEvent::VmPlaybackFailed { request_id, reason });
+    }
+
+    /// Play-on-phone request `key` is over: devices still ringing are handed to the
+    /// B2BUA's orphan handling (`b2bua.rs`). One that sent no provisional yet owes a
+    /// CANCEL, sent with its first provisional (RFC 3261 §9.1); one that did was cancelled
+    /// when another answered; a late 2xx is ACKed and hung up; the INVITE timeout ends it.
+    pub(crate) fn orphan_forks(&mut self, key: u64) {
+        let txns: Vec<(ClientTxnId, usize)> = self
+            .media_calls
+            .clients
+            .iter()
+            .filter(|(_, (k, _))| *k == key)
+            .map(|(t, (_, ix))| (*t, *ix))
+            .collect();
+        for (txn, ix) in txns {
+            self.media_calls.clients.remove(&txn);
+            let Some(fork) = self.fork_mut(key, ix) else {
+                continue;
+            };
+            let cancel = match fork.state {
+                ForkState::Trying => cancel_for(&fork.invite),
+                ForkState::Early | ForkState::Done => None,
+            };
+            if fork.state == ForkState::Done {
+                continue;
+            }
+            let (dialog, cseq) = (fork.dialog.clone(), fork.cseq);
+            debug!(pending_cancel = cancel.is_some(), "play-on-phone: a device still rings");
+            self.orphan_invite(txn, dialog, cseq, cancel);
+        }
     }
 
     fn fork_mut(&mut self, key: u64, ix: usize) -> Option<&mut Fork> {

@@ -4,8 +4,9 @@
 //! Proves: without a named device every registered device rings; the first to answer gets
 //! ACKed and hears the message (RTP carrying the message's 700 Hz tone), the other is
 //! cancelled after its 180; the CAS request is `pending` and completes with `started: true`
-//! once playback starts; the server hangs up after playback. A named device is the only one
-//! rung, and its 486 fails the request with that status.
+//! once playback starts; the server hangs up after playback. A device that sends no
+//! provisional is cancelled only once it does, even when that is after the playback ended.
+//! A named device is the only one rung, and its 486 fails the request with that status.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -77,6 +78,20 @@ fn invite(phone: &mut Ua) -> sip::Message {
         .unwrap_or_else(|| panic!("phone {} was not called", phone.contact_uri()))
 }
 
+/// `phone` answers the server's INVITE with `rtp`'s port and gets the ACK.
+fn answer(phone: &mut Ua, inv: &sip::Message, rtp: &RtpPeer) {
+    let contact = format!("<{}>", phone.contact_uri());
+    phone.reply(
+        inv,
+        200,
+        "OK",
+        "p1",
+        &[("Contact", &contact)],
+        Some(&sdp("bob", rtp.port())),
+    );
+    expect_request(phone, "ACK", WAIT);
+}
+
 #[test]
 fn every_device_rings_the_first_to_answer_hears_the_message() {
     let (_srv, mut bob, id, mut p1, mut p2) = setup(33_000);
@@ -96,16 +111,7 @@ fn every_device_rings_the_first_to_answer_hears_the_message() {
     // p2 rings; p1 answers with its RTP port.
     p2.reply(&inv2, 180, "Ringing", "p2", &[], None);
     let mut rtp = RtpPeer::new();
-    let c1 = format!("<{}>", p1.contact_uri());
-    p1.reply(
-        &inv1,
-        200,
-        "OK",
-        "p1",
-        &[("Contact", &c1)],
-        Some(&sdp("bob", rtp.port())),
-    );
-    expect_request(&mut p1, "ACK", WAIT);
+    answer(&mut p1, &inv1, &rtp);
     // The other device is cancelled (it had sent a provisional).
     let cancel = expect_request(&mut p2, "CANCEL", WAIT);
     assert_eq!(cancel.call_id(), inv2.call_id());
@@ -127,6 +133,34 @@ fn every_device_rings_the_first_to_answer_hears_the_message() {
     // After playback the server hangs up.
     let bye = expect_request(&mut p1, "BYE", WAIT);
     assert_eq!(bye.call_id(), inv1.call_id());
+}
+
+/// A device that stays silent (no provisional) while another answers can only be cancelled
+/// once it sends one (RFC 3261 §9.1): its 180, arriving after the playback ended and the
+/// answering device was hung up, gets the CANCEL it was owed.
+#[test]
+fn a_silent_device_is_cancelled_when_its_late_provisional_comes() {
+    let (_srv, mut bob, id, mut p1, mut p2) = setup(33_200);
+    let r = ok(bob.call("vm", "play_on_phone", json!({"id": id})));
+    let inv1 = invite(&mut p1);
+    let inv2 = invite(&mut p2);
+    let rtp = RtpPeer::new();
+    answer(&mut p1, &inv1, &rtp);
+    assert_eq!(completion(&bob, &r["request_id"])["started"], true);
+    assert!(
+        p2.recv_where(Duration::from_millis(200), |m| m.method() == "CANCEL")
+            .is_none(),
+        "CANCEL before any provisional (RFC 3261 §9.1)"
+    );
+    // The 1.5 s message is played, then p1 is hung up; p2 still has not said a word.
+    let bye = expect_request(&mut p1, "BYE", Duration::from_secs(6));
+    assert_eq!(bye.call_id(), inv1.call_id());
+    p2.reply(&inv2, 180, "Ringing", "p2", &[], None);
+    let cancel = expect_request(&mut p2, "CANCEL", WAIT);
+    assert_eq!(cancel.call_id(), inv2.call_id());
+    p2.reply(&inv2, 487, "Request Terminated", "p2", &[], None);
+    let ack = expect_request(&mut p2, "ACK", WAIT);
+    assert_eq!(ack.call_id(), inv2.call_id());
 }
 
 #[test]
