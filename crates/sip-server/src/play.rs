@@ -408,7 +408,10 @@ impl Core {
                 continue;
             }
             let (dialog, cseq) = (fork.dialog.clone(), fork.cseq);
-            debug!(pending_cancel = cancel.is_some(), "play-on-phone: a device still rings");
+            debug!(
+                pending_cancel = cancel.is_some(),
+                "play-on-phone: a device still rings"
+            );
             self.orphan_invite(txn, dialog, cseq, cancel);
         }
     }
