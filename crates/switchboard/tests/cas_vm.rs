@@ -14,6 +14,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cas::{CasClient, http};
+use common::rtp::tone_wav_b64;
 use common::{DOMAIN, Server, Ua, WAIT, token};
 use serde_json::{Value, json};
 use services::voicemail::wav;
@@ -25,33 +26,6 @@ fn ok(r: Value) -> Value {
 
 fn code(r: &Value) -> u64 {
     r["response"].as_u64().unwrap()
-}
-
-/// `seconds` of a 440 Hz tone, 8 kHz 16-bit mono, base64-encoded.
-fn tone_b64(seconds: f32) -> String {
-    let n = (8000.0 * seconds) as usize;
-    let samples: Vec<i16> = (0..n)
-        .map(|i| ((i as f32 * 2.0 * std::f32::consts::PI * 440.0 / 8000.0).sin() * 9000.0) as i16)
-        .collect();
-    b64(&wav::pcm16(8000, &samples))
-}
-
-fn b64(bytes: &[u8]) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in bytes.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= c.len() {
-                out.push(char::from(A[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// `vm` events for `client` within a few long-polls, until one named `name` arrived.
@@ -106,7 +80,7 @@ fn messages_over_cas() {
     let sent = ok(alice.call(
         "vm",
         "send",
-        json!({"to": "bob", "audio": tone_b64(2.0), "subject": "lunch"}),
+        json!({"to": "bob", "audio": tone_wav_b64(440.0, 2.0), "subject": "lunch"}),
     ));
     assert_eq!(sent["to"], format!("bob@{DOMAIN}"));
     let id = sent["id"].as_i64().unwrap();
@@ -184,7 +158,11 @@ fn messages_over_cas() {
     );
 
     // Reply: goes to alice (the caller is local).
-    let rep = ok(bob.call("vm", "reply", json!({"id": id, "audio": tone_b64(1.5)})));
+    let rep = ok(bob.call(
+        "vm",
+        "reply",
+        json!({"id": id, "audio": tone_wav_b64(440.0, 1.5)}),
+    ));
     assert_eq!(rep["to"], format!("alice@{DOMAIN}"));
     let r = ok(alice.call("vm", "list", json!({})));
     let a = &messages(&r)[0];
@@ -208,7 +186,11 @@ fn messages_over_cas() {
         json!({"to": "alice", "audio": "bm90IGEgd2F2"}),
     );
     assert_eq!(code(&r), 415, "{r}");
-    let r = bob.call("vm", "send", json!({"to": "alice", "audio": tone_b64(0.3)}));
+    let r = bob.call(
+        "vm",
+        "send",
+        json!({"to": "alice", "audio": tone_wav_b64(440.0, 0.3)}),
+    );
     assert_eq!(code(&r), 400, "too short: {r}");
     let r = bob.call("vm", "send", json!({"to": "alice", "audio": "%%%"}));
     assert_eq!(code(&r), 400, "{r}");
@@ -227,7 +209,7 @@ fn messages_over_cas() {
     assert_eq!(code(&bob.call("vm", "set_pin", json!({"pin": "12"}))), 400);
     ok(bob.call("vm", "set_pin", json!({"pin": "2580"})));
     assert_eq!(ok(bob.call("vm", "list", json!({})))["pin_set"], true);
-    let g = ok(bob.call("vm", "greeting", json!({"audio": tone_b64(2.0)})));
+    let g = ok(bob.call("vm", "greeting", json!({"audio": tone_wav_b64(440.0, 2.0)})));
     assert_eq!(g["greeting"], true);
     assert_eq!(ok(bob.call("vm", "list", json!({})))["greeting"], true);
     ok(bob.call("vm", "greeting", json!({})));
@@ -246,8 +228,12 @@ fn permissions_follow_the_role() {
     let srv = Server::default_start();
     let mut alice = CasClient::login(&srv, "alice");
     let mut bob = CasClient::login(&srv, "bob");
-    let id =
-        ok(alice.call("vm", "send", json!({"to": "bob", "audio": tone_b64(1.5)})))["id"].clone();
+    let id = ok(alice.call(
+        "vm",
+        "send",
+        json!({"to": "bob", "audio": tone_wav_b64(440.0, 1.5)}),
+    ))["id"]
+        .clone();
     // The administrator narrows the user role to reading and playing.
     for a in ["vm.forward", "vm.reply", "vm.edit", "vm.delete", "vm.send"] {
         ok(alice.call("admin", "revoke", json!({"role": "user", "action": a})));
@@ -264,7 +250,11 @@ fn permissions_follow_the_role() {
         403
     );
     assert_eq!(
-        code(&bob.call("vm", "send", json!({"to": "alice", "audio": tone_b64(1.5)}))),
+        code(&bob.call(
+            "vm",
+            "send",
+            json!({"to": "alice", "audio": tone_wav_b64(440.0, 1.5)})
+        )),
         403
     );
     ok(bob.call("vm", "download", json!({"id": id})));
@@ -280,7 +270,11 @@ fn play_on_phone_completes_asynchronously() {
     let srv = Server::default_start();
     let mut alice = CasClient::login(&srv, "alice");
     let mut bob = CasClient::login(&srv, "bob");
-    let id = ok(alice.call("vm", "send", json!({"to": "bob", "audio": tone_b64(1.5)})))["id"]
+    let id = ok(alice.call(
+        "vm",
+        "send",
+        json!({"to": "bob", "audio": tone_wav_b64(440.0, 1.5)}),
+    ))["id"]
         .as_i64()
         .unwrap();
 

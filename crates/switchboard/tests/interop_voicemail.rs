@@ -21,7 +21,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::calls::{ack, bye, call};
+use common::calls::{ack, bye, call, connect};
 use common::rtp::{
     RtpPeer, best_tone, media_addr, message_files as messages, offer, read_wav, short_prompts,
     tone_share,
@@ -184,38 +184,25 @@ fn anchored_call_relays_only_the_negotiated_peer() {
     let a_rtp = RtpPeer::new();
     let mut b_rtp = RtpPeer::new();
     let mut intruder = RtpPeer::new();
-    alice.new_call();
-    let uri = format!("sip:bob@{DOMAIN}");
-    let contact_a = format!("<{}>", alice.contact_uri());
-    let req = alice
-        .request("INVITE", &uri, &format!("<{uri}>"))
-        .header("Contact", &contact_a)
-        .sdp(&sdp("alice", a_rtp.port()));
-    let inv = alice.send_authenticated(&req, None);
-    let incoming = bob
-        .recv_where(WAIT, |m| m.method() == "INVITE")
-        .expect("bob's INVITE");
-    // Bob was offered the engine, not alice.
-    let engine_b = media_addr(incoming.body());
-    assert_ne!(engine_b.port(), a_rtp.port());
-    bob.reply(
-        &incoming,
-        200,
-        "OK",
-        "bobtag",
-        &[("Contact", &contact)],
-        Some(&sdp("bob", b_rtp.port())),
+    let (_, ok, incoming) = connect(
+        &mut alice,
+        &mut bob,
+        &sdp("alice", a_rtp.port()),
+        &sdp("bob", b_rtp.port()),
     );
-    let ok = alice
-        .recv_where(WAIT, |m| inv.answered_by(m) && m.status() == Some(200))
-        .expect("200 to alice");
+    // Neither phone was given the other's address, only the engine's.
+    let engine_b = media_addr(incoming.body());
+    assert_ne!(
+        engine_b.port(),
+        a_rtp.port(),
+        "bob was given alice's address"
+    );
     let engine_a = media_addr(ok.body());
     assert_ne!(
         engine_a.port(),
         b_rtp.port(),
         "alice was given bob's address"
     );
-    ack(&mut alice, &inv, &ok);
     // Bob → engine → alice.
     b_rtp.to = engine_b;
     b_rtp.send_tone(440.0, 200);

@@ -38,30 +38,12 @@ use services::voicemail::wav;
 const USERS: [&str; 3] = ["alice", "bob", "carol"];
 const ROUNDS: u64 = 6;
 
-pub fn b64(bytes: &[u8]) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 4);
-    for c in bytes.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= c.len() {
-                out.push(char::from(A[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// A WAV of `seconds` (large enough that a kill often lands while it is written).
 pub fn audio(seconds: usize) -> String {
     let samples: Vec<i16> = (0..8000 * seconds)
         .map(|i| ((i % 40) as i16 - 20) * 400)
         .collect();
-    b64(&wav::pcm16(8000, &samples))
+    common::rtp::b64(&wav::pcm16(8000, &samples))
 }
 
 pub fn wav_files(srv: &Server, user: &str) -> usize {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sip::{HeaderName, Message};
 
-use super::{Request, Ua, new_branch};
+use super::{DOMAIN, Request, Ua, WAIT, new_branch};
 
 /// Configuration for tests of the B2BUA's own failure statuses (480, 486): without
 /// voicemail, which would otherwise answer unanswered, busy and unregistered callees.
@@ -38,6 +38,42 @@ pub fn call(ua: &mut Ua, uri: &str, sdp: &str, wait: Duration) -> (Request, Mess
         .expect("a final response to the INVITE");
     assert_eq!(ok.status(), Some(200), "expected 200, got {ok:?}");
     (r, ok)
+}
+
+/// A call from `caller` to the registered `callee` offering `a_sdp`, answered by the callee
+/// with `b_sdp` (tag `bobtag`) and ACKed. Returns the INVITE as sent, the 200 the caller got
+/// and the INVITE the callee got.
+pub fn connect(
+    caller: &mut Ua,
+    callee: &mut Ua,
+    a_sdp: &str,
+    b_sdp: &str,
+) -> (Request, Message, Message) {
+    caller.new_call();
+    let uri = format!("sip:{}@{DOMAIN}", callee.user);
+    let contact_a = format!("<{}>", caller.contact_uri());
+    let req = caller
+        .request("INVITE", &uri, &format!("<{uri}>"))
+        .header("Contact", &contact_a)
+        .sdp(a_sdp);
+    let inv = caller.send_authenticated(&req, None);
+    let incoming = callee
+        .recv_where(WAIT, |m| m.is_request() && m.method() == "INVITE")
+        .unwrap_or_else(|| panic!("{} got no INVITE", callee.user));
+    let contact_b = format!("<{}>", callee.contact_uri());
+    callee.reply(
+        &incoming,
+        200,
+        "OK",
+        "bobtag",
+        &[("Contact", &contact_b)],
+        Some(b_sdp),
+    );
+    let ok = caller
+        .recv_where(WAIT, |m| inv.answered_by(m) && m.status() == Some(200))
+        .expect("200 to the caller");
+    ack(caller, &inv, &ok);
+    (inv, ok, incoming)
 }
 
 /// ACK for a 2xx (new transaction, R-URI = the remote target), carrying `sdp` when given

@@ -89,7 +89,8 @@ impl RtpPeer {
                 .collect();
             let ts = self.ts;
             let p = self.packet(0, i == 0, ts, &frame);
-            self.sock.send_to(&p, self.to).unwrap();
+            // The server may be dead (crash tests): a refused send is not an error here.
+            let _ = self.sock.send_to(&p, self.to);
             self.ts = self.ts.wrapping_add(160);
             let due = start + Duration::from_millis(u64::from(i + 1) * 20);
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
@@ -119,7 +120,7 @@ impl RtpPeer {
                 let mut payload = vec![event, if end { 0x80 | 10 } else { 10 }];
                 payload.extend_from_slice(&dur.to_be_bytes());
                 let p = self.packet(101, i == 0, ts, &payload);
-                self.sock.send_to(&p, self.to).unwrap();
+                let _ = self.sock.send_to(&p, self.to);
                 std::thread::sleep(Duration::from_millis(20));
             }
             self.ts = self.ts.wrapping_add(1600);
@@ -158,6 +159,25 @@ impl RtpPeer {
             }
         }
         (pcm, packets)
+    }
+
+    /// Waits (at most `max`) for the first audio packet from the engine; true if one came.
+    pub fn first_audio(&self, max: Duration) -> bool {
+        let deadline = Instant::now() + max;
+        let mut buf = [0u8; 2048];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            self.sock.set_read_timeout(Some(left)).unwrap();
+            if let Ok((n, _)) = self.sock.recv_from(&mut buf)
+                && n > 12
+                && buf[1] & 0x7f == 0
+            {
+                return true;
+            }
+        }
     }
 }
 
@@ -233,13 +253,17 @@ pub fn short_prompts(ms: u32) -> tempfile::TempDir {
 
 /// `secs` of a `hz` tone as a base64 WAV (8 kHz, 16-bit mono), e.g. for CAS `vm.send`.
 pub fn tone_wav_b64(hz: f64, secs: f64) -> String {
-    use base64::Engine as _;
     let n = (8000.0 * secs) as usize;
     let samples: Vec<i16> = (0..n)
         .map(|i| ((i as f64 * 2.0 * std::f64::consts::PI * hz / 8000.0).sin() * 9000.0) as i16)
         .collect();
-    base64::engine::general_purpose::STANDARD
-        .encode(services::voicemail::wav::pcm16(8000, &samples))
+    b64(&services::voicemail::wav::pcm16(8000, &samples))
+}
+
+/// Standard base64 (CAS carries audio that way).
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// The stored voicemail messages (`msg-*.wav`) under `dir`.
@@ -265,7 +289,11 @@ pub fn message_files(dir: &Path) -> Vec<PathBuf> {
 
 /// The samples of a 16-bit PCM WAV file.
 pub fn read_wav(path: &Path) -> Vec<i16> {
-    let bytes = std::fs::read(path).unwrap();
+    wav_samples(&std::fs::read(path).unwrap())
+}
+
+/// The 16-bit samples of a WAV's data chunk.
+pub fn wav_samples(bytes: &[u8]) -> Vec<i16> {
     let data = bytes
         .windows(4)
         .position(|w| w == b"data")
