@@ -143,6 +143,10 @@ impl Core {
             return true;
         }
         self.subs.by_txn.remove(&txn);
+        if self.subs.by_txn.is_empty() && self.subs.by_txn.capacity() > 1024 {
+            // A fan-out to thousands is over: give the index's memory back.
+            self.subs.by_txn.shrink_to_fit();
+        }
         let Some(sub) = self.subs.subs.get_mut(&id) else {
             return true;
         };

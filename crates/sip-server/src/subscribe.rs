@@ -358,7 +358,7 @@ impl Core {
             self.respond(txn, msg, 400, "Invalid Event id", &[]);
             return true;
         }
-        if ev.id.as_deref() != sub.event_id.as_deref() {
+        if ev.id.as_deref() != sub.event_id() {
             // Another `id` in this dialog would be a second subscription sharing the dialog
             // (RFC 6665 §4.5.2); we keep one per dialog, so that one does not exist.
             self.respond(txn, msg, 481, "Subscription Does Not Exist", &[]);
@@ -381,7 +381,7 @@ impl Core {
             // SUBSCRIBE is a target refresh request (RFC 6665 §4.1.2.4); the flow it came
             // on is where NOTIFYs go from now on.
             if let Some(sip::ContactValue::Addr(a)) = msg.contacts().first() {
-                sub.set_remote_target(a.uri.raw());
+                let _ = sub.set_remote_target(a.uri.raw());
             }
             sub.target = source;
             sub.dirty = true;

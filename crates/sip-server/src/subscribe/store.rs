@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
+use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::Arc;
@@ -82,14 +83,14 @@ pub struct Sub {
     pub watcher: Arc<str>,
     /// The random half of our To tag.
     secret: u64,
-    /// `NOTIFY <remote target> SIP/2.0\r\n`.
-    line: Box<str>,
-    /// The fixed rows of every NOTIFY.
+    /// `NOTIFY <remote target> SIP/2.0\r\n` followed by the fixed rows of every NOTIFY.
     head: Box<str>,
-    /// Where the Call-ID and the watcher's tag are inside `head`.
+    /// Where the fixed rows start in `head` (after the request line).
+    line_end: u16,
+    /// Where the Call-ID, the watcher's tag and the Event `id` are in the fixed rows.
     call_id: Range<u16>,
     from_tag: Range<u16>,
-    pub event_id: Option<Box<str>>,
+    event_id: Option<Range<u16>>,
     /// Where the watcher is reached (its flow: NAT and TCP friendly).
     pub target: Target,
     pub local_cseq: u32,
@@ -108,32 +109,59 @@ impl Sub {
     }
 
     pub fn call_id(&self) -> &str {
-        slice(&self.head, &self.call_id)
+        slice(self.rows(), &self.call_id)
     }
 
     /// The watcher's From tag (its dialog tag).
     pub fn watcher_tag(&self) -> &str {
-        slice(&self.head, &self.from_tag)
+        slice(self.rows(), &self.from_tag)
     }
 
-    /// A SUBSCRIBE refresh is a target refresh (RFC 6665 §4.1.2.4): the new Contact.
-    pub fn set_remote_target(&mut self, uri: &str) {
-        self.line = format!("NOTIFY {uri} SIP/2.0\r\n").into_boxed_str();
+    /// The `id` of the subscription's Event header (RFC 6665 §8.2.1).
+    pub fn event_id(&self) -> Option<&str> {
+        self.event_id.as_ref().map(|r| slice(self.rows(), r))
+    }
+
+    /// The fixed rows (after the request line).
+    fn rows(&self) -> &str {
+        self.head
+            .get(usize::from(self.line_end)..)
+            .unwrap_or_default()
+    }
+
+    /// A SUBSCRIBE refresh is a target refresh (RFC 6665 §4.1.2.4): the new Contact. `false`
+    /// (nothing changed) when the head would grow past what the record indexes.
+    pub fn set_remote_target(&mut self, uri: &str) -> bool {
+        let line = format!("NOTIFY {uri} SIP/2.0\r\n");
+        let Ok(line_end) = u16::try_from(line.len()) else {
+            return false;
+        };
+        if line.len() + self.rows().len() > usize::from(u16::MAX) {
+            return false;
+        }
+        let head = line + self.rows();
+        self.head = head.into_boxed_str();
+        self.line_end = line_end;
+        true
     }
 
     /// The next NOTIFY of this dialog: a new CSeq, the state row and the (shared) body.
     pub fn notify(&mut self, local: SocketAddr, state: &str, body: Option<(&str, &[u8])>) -> Bytes {
         self.local_cseq = self.local_cseq.saturating_add(1);
         let len = body.map_or(0, |(_, b)| b.len());
-        let mut s = String::with_capacity(self.line.len() + self.head.len() + 256);
-        s.push_str(&self.line);
+        let (line, rows) = self
+            .head
+            .split_at_checked(usize::from(self.line_end))
+            .unwrap_or_default();
+        let mut s = String::with_capacity(self.head.len() + 256);
+        s.push_str(line);
         let _ = write!(
             s,
             "Via: SIP/2.0/{} {local};branch={};rport\r\n",
             self.target.transport.via_token(),
             new_branch()
         );
-        s.push_str(&self.head);
+        s.push_str(rows);
         let _ = write!(
             s,
             "CSeq: {} NOTIFY\r\nContact: {}\r\nSubscription-State: {state}\r\n",
@@ -177,8 +205,11 @@ pub struct Subscriptions {
     next_id: SubId,
     pub subs: HashMap<SubId, Box<Sub>>,
     by_presentity: HashMap<(Package, Arc<str>), HashSet<SubId>>,
-    /// Live subscriptions per watcher (for `[presence] max_subscriptions_per_watcher`).
-    per_watcher: HashMap<Arc<str>, u32>,
+    /// Live subscriptions per watcher (for `[presence] max_subscriptions_per_watcher`),
+    /// keyed by a keyed hash of the watcher: 16 bytes a watcher instead of a second copy of
+    /// its name (two watchers sharing a hash would share a quota: 2^-64).
+    per_watcher: HashMap<u64, u32>,
+    hasher: RandomState,
     pub by_txn: HashMap<ClientTxnId, SubId>,
     expiries: BTreeSet<(Instant, SubId)>,
     retries: BTreeSet<(Instant, SubId)>,
@@ -191,7 +222,9 @@ impl Subscriptions {
         let id = self.next_id;
         let secret = rand::random::<u64>();
         let tag = format!("{id:x}-{secret:x}");
-        let mut head = String::with_capacity(96 + n.to.len() + n.from.len() + n.call_id.len());
+        let line = format!("NOTIFY {} SIP/2.0\r\n", n.remote_target);
+        let mut head =
+            String::with_capacity(line.len() + 96 + n.to.len() + n.from.len() + n.call_id.len());
         let _ = write!(head, "Max-Forwards: 70\r\nFrom: {};tag={tag}\r\nTo: ", n.to);
         let to_start = head.len();
         head.push_str(n.from);
@@ -205,16 +238,18 @@ impl Subscriptions {
         for r in &n.record_route {
             let _ = write!(head, "Route: {r}\r\n");
         }
-        match n.event_id {
-            Some(i) => {
-                let _ = write!(head, "Event: {};id={i}\r\n", n.package.name());
-            }
-            None => {
-                let _ = write!(head, "Event: {}\r\n", n.package.name());
-            }
-        }
+        let _ = write!(head, "Event: {}", n.package.name());
+        let event_id = n.event_id.map(|i| {
+            head.push_str(";id=");
+            let at = head.len();
+            head.push_str(i);
+            at..head.len()
+        });
+        head.push_str("\r\n");
         let range =
             |r: Range<usize>| Some(u16::try_from(r.start).ok()?..u16::try_from(r.end).ok()?);
+        let line_end = u16::try_from(line.len()).ok()?;
+        u16::try_from(line.len() + head.len()).ok()?;
         let sub = Sub {
             package: n.package,
             rollup: n.rollup,
@@ -226,11 +261,14 @@ impl Subscriptions {
             presentity: n.presentity,
             watcher: n.watcher,
             secret,
-            line: format!("NOTIFY {} SIP/2.0\r\n", n.remote_target).into_boxed_str(),
             call_id: range(call_id)?,
             from_tag: range(from_tag)?,
-            head: head.into_boxed_str(),
-            event_id: n.event_id.map(Box::from),
+            event_id: match event_id {
+                Some(r) => Some(range(r)?),
+                None => None,
+            },
+            head: (line + &head).into_boxed_str(),
+            line_end,
             target: n.target,
             local_cseq: 0,
             remote_cseq: n.remote_cseq,
@@ -244,7 +282,10 @@ impl Subscriptions {
             .entry((sub.package, sub.presentity.clone()))
             .or_default()
             .insert(id);
-        *self.per_watcher.entry(sub.watcher.clone()).or_default() += 1;
+        *self
+            .per_watcher
+            .entry(self.hasher.hash_one(&*sub.watcher))
+            .or_default() += 1;
         self.expiries.insert((sub.expires_at, id));
         self.subs.insert(id, Box::new(sub));
         Some(id)
@@ -262,7 +303,7 @@ impl Subscriptions {
     /// How many subscriptions `watcher` holds.
     pub fn of_watcher(&self, watcher: &str) -> usize {
         self.per_watcher
-            .get(watcher)
+            .get(&self.hasher.hash_one(watcher))
             .map_or(0, |n| usize::try_from(*n).unwrap_or(usize::MAX))
     }
 
@@ -270,10 +311,11 @@ impl Subscriptions {
     pub fn remove(&mut self, id: SubId) -> Option<Box<Sub>> {
         let sub = self.subs.remove(&id)?;
         self.unindex(id, &sub);
-        if let Some(n) = self.per_watcher.get_mut(&sub.watcher) {
+        let h = self.hasher.hash_one(&*sub.watcher);
+        if let Some(n) = self.per_watcher.get_mut(&h) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                self.per_watcher.remove(&sub.watcher);
+                self.per_watcher.remove(&h);
             }
         }
         self.expiries.remove(&(sub.expires_at, id));
@@ -430,9 +472,15 @@ mod tests {
         assert_eq!(m.header_named("Event"), Some("presence;id=7"));
         assert_eq!(m.header_named("Route"), Some("<sip:p1;lr>"));
         assert_eq!(m.body(), b"<x/>");
+        assert_eq!(sub.event_id(), Some("7"));
+        assert!(sub.set_remote_target("sip:alice@192.0.2.9:5070"));
+        assert_eq!(sub.call_id(), "c1@host");
+        assert_eq!(sub.watcher_tag(), "a1b2");
         let again = sub.notify(local, "terminated;reason=timeout", None);
         let m = sip::parse_datagram(again).unwrap();
         assert_eq!(m.cseq().unwrap().seq, 2);
+        assert_eq!(m.uri_str(), "sip:alice@192.0.2.9:5070");
+        assert_eq!(m.header_named("Event"), Some("presence;id=7"));
         assert!(m.body().is_empty());
         // The tag finds the dialog; a wrong secret, id or Call-ID does not.
         assert_eq!(subs.find("c1@host", &tag), Some(id));
