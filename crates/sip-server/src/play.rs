@@ -401,12 +401,10 @@ impl Core {
                 continue;
             };
             let cancel = match fork.state {
+                ForkState::Done => continue,
                 ForkState::Trying => cancel_for(&fork.invite),
-                ForkState::Early | ForkState::Done => None,
+                ForkState::Early => None,
             };
-            if fork.state == ForkState::Done {
-                continue;
-            }
             let (dialog, cseq) = (fork.dialog.clone(), fork.cseq);
             debug!(
                 pending_cancel = cancel.is_some(),
