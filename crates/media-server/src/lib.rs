@@ -1,10 +1,12 @@
 //! The media engine's I/O: RTP sockets from a port pool, one task per IVR endpoint driving a
-//! `media::Session` with real time, one task per anchored call driving a `media::Relay`,
+//! `media::Session` with real time, anchored calls' `media::Relay`s driven by a few dedicated
+//! relay threads (`plane`: level-triggered epoll, one receive and one send per datagram),
 //! prompt and recording files.
 //!
 //! [`MediaServer`] is a cheap `Clone` handle. Every method returns at once: opening binds the
 //! sockets synchronously (one system call each) and builds the SDP, then the endpoint runs in
-//! its own task on the runtime the server was started on; later commands go over a channel.
+//! its own task on the runtime the server was started on (a relay: on a relay thread, started
+//! with the first anchored call); later commands go over a channel.
 //! Results (playback finished, a digit, a recording closed and fsynced) come back as
 //! [`MediaEvent`]s on a channel per endpoint ([`Opened::events`]), read by whoever drives
 //! that call (the SIP face's IVR task), so the SIP thread never blocks on media work.
@@ -26,6 +28,7 @@
 mod endpoint;
 mod negotiate;
 mod opus_codec;
+mod plane;
 mod pool;
 mod prompts;
 mod relay;
@@ -159,16 +162,11 @@ enum EndpointCmd {
     Close,
 }
 
-enum RelayCmd {
-    Peer(Leg, negotiate::Peer),
-    Close,
-}
-
-/// A relay's sockets facing each leg, and its command channel.
+/// A relay's sockets facing each leg, and the relay thread that serves it.
 struct RelayEntry {
     local_a: std::net::SocketAddr,
     local_b: std::net::SocketAddr,
-    tx: mpsc::UnboundedSender<RelayCmd>,
+    worker: plane::Worker,
 }
 
 struct Shared {
@@ -176,6 +174,8 @@ struct Shared {
     rt: tokio::runtime::Handle,
     endpoints: Mutex<HashMap<EndpointId, mpsc::UnboundedSender<EndpointCmd>>>,
     relays: Mutex<HashMap<RelayId, RelayEntry>>,
+    /// The relay threads, started with the first anchored call.
+    plane: Mutex<Option<plane::Plane>>,
     /// Our offers (endpoints opened with [`MediaServer::offer`]) until answered.
     offers: Mutex<HashMap<EndpointId, sdp::Session>>,
     relay_events: Mutex<Option<mpsc::UnboundedSender<RelayEvent>>>,
@@ -231,6 +231,7 @@ impl MediaServer {
                 rt,
                 endpoints: Mutex::new(HashMap::new()),
                 relays: Mutex::new(HashMap::new()),
+                plane: Mutex::new(None),
                 offers: Mutex::new(HashMap::new()),
                 relay_events: Mutex::new(None),
                 inactivity_ms: AtomicU64::new(0),
@@ -380,50 +381,73 @@ impl MediaServer {
     /// callee offers in its 2xx, the caller answers in the ACK, RFC 3261 §13.2.1). Both
     /// peers come from [`MediaServer::anchor_sdp`].
     pub fn anchor_late(&self) -> Result<RelayId, MediaError> {
+        let worker = self.relay_worker()?;
         let a = self.shared.pool.allocate()?;
         let b = self.shared.pool.allocate()?;
         let id = RelayId(self.next_id());
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (local_a, local_b) = (a.local(), b.local());
+        // Weak: the relay thread must not keep the engine alive.
+        let reporter = Arc::downgrade(&self.shared);
+        let watch = relay::Watch {
+            inactivity: self.shared.inactivity(),
+            on_inactive: Box::new(move || {
+                if let Some(shared) = reporter.upgrade() {
+                    shared.relay_event(RelayEvent::Inactive { id });
+                }
+            }),
+        };
+        worker.send(plane::Cmd::Open {
+            id: id.0,
+            a,
+            b,
+            watch,
+        })?;
         if let Ok(mut map) = self.shared.relays.lock() {
             map.insert(
                 id,
                 RelayEntry {
-                    local_a: a.local(),
-                    local_b: b.local(),
-                    tx,
+                    local_a,
+                    local_b,
+                    worker,
                 },
             );
         }
-        let shared = self.shared.clone();
-        let reporter = self.shared.clone();
-        let watch = relay::Watch {
-            inactivity: self.shared.inactivity(),
-            on_inactive: Box::new(move || reporter.relay_event(RelayEvent::Inactive { id })),
-        };
-        self.shared.rt.spawn(async move {
-            relay::run(a, b, watch, rx).await;
-            if let Ok(mut map) = shared.relays.lock() {
-                map.remove(&id);
-            }
-        });
         Ok(id)
+    }
+
+    /// The relay thread for a new call (the threads start with the first call).
+    fn relay_worker(&self) -> Result<plane::Worker, MediaError> {
+        let mut plane = self.shared.plane.lock().map_err(|_| MediaError::Stopped)?;
+        if plane.is_none() {
+            let threads = std::thread::available_parallelism().map_or(1, usize::from);
+            *plane = Some(plane::Plane::start(threads)?);
+        }
+        plane
+            .as_ref()
+            .and_then(plane::Plane::worker)
+            .ok_or(MediaError::Stopped)
     }
 
     /// A description (offer or answer, first or re-INVITE) from `from`'s phone: the relay now
     /// sends that leg's media where it says; returns the description for the other phone,
     /// pointed at our socket facing it.
     pub fn anchor_sdp(&self, id: RelayId, from: Leg, sdp: &[u8]) -> Result<String, MediaError> {
-        let (tx, local) = {
+        let (worker, local) = {
             let map = self.shared.relays.lock().map_err(|_| MediaError::Stopped)?;
             let e = map.get(&id).ok_or(MediaError::NoEndpoint)?;
             let local = match from {
                 Leg::A => e.local_b,
                 Leg::B => e.local_a,
             };
-            (e.tx.clone(), local)
+            (e.worker.clone(), local)
         };
         let (peer, out) = negotiate::rewrite(sdp, local)?;
-        tx.send(RelayCmd::Peer(from, peer))
+        worker
+            .send(plane::Cmd::Peer {
+                id: id.0,
+                leg: from,
+                peer,
+            })
             .map_err(|_| MediaError::NoEndpoint)?;
         Ok(out)
     }
@@ -441,7 +465,7 @@ impl MediaServer {
             .ok()
             .and_then(|mut map| map.remove(&id));
         if let Some(e) = entry {
-            let _ = e.tx.send(RelayCmd::Close);
+            let _ = e.worker.send(plane::Cmd::Close { id: id.0 });
         }
     }
 
