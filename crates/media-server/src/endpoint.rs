@@ -15,13 +15,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use media::{Command, EndpointConfig, Event, Input, Output, PlayId, RecordConfig, Session};
+use media::{
+    CodecFactory, Command, EndpointConfig, Event, Input, Output, PlayId, RecordConfig, Session,
+};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::negotiate::Negotiated;
-use crate::opus_codec::OpusCodecs;
 use crate::pool::Lease;
 use crate::prompts::Prompts;
 use crate::wav::{self, Writer};
@@ -64,9 +65,20 @@ fn config(n: &Negotiated) -> EndpointConfig {
     cfg
 }
 
-/// The session for a negotiated leg: G.711 built in, Opus through libopus.
+/// The session for a negotiated leg: G.711 built in, Opus through libopus (feature `opus`).
 fn session(now: Instant, n: &Negotiated) -> Session {
-    Session::with_codecs(now, config(n), Arc::new(OpusCodecs))
+    Session::with_codecs(now, config(n), codecs())
+}
+
+#[cfg(feature = "opus")]
+fn codecs() -> Arc<dyn CodecFactory> {
+    Arc::new(crate::opus_codec::OpusCodecs)
+}
+
+/// Without the feature `negotiate` never agrees on Opus, so G.711 is all a leg needs.
+#[cfg(not(feature = "opus"))]
+fn codecs() -> Arc<dyn CodecFactory> {
+    Arc::new(media::G711Codecs)
 }
 
 pub(crate) async fn run(

@@ -19,14 +19,18 @@
 //! media is on hold (a description with `sendonly`, `recvonly`, `inactive` or `0.0.0.0`
 //! from either phone, RFC 3264 §8.4): held phones usually send nothing.
 //!
-//! Codecs: IVR endpoints speak G.711 and Opus (libopus, [`OpusCodecs`]; which one is chosen:
-//! see `negotiate`), relays pass any codec through untouched.
+//! Codecs: IVR endpoints speak G.711, and Opus with the cargo feature `opus` (off by default:
+//! it links the system's libopus through `OpusCodecs`; which codec is chosen: see
+//! `negotiate`). Without it an Opus-only offer to an IVR leg gets 488 and `prefer_opus` has
+//! no effect ([`OPUS`] says which build this is). Relays pass any codec through untouched,
+//! with or without the feature.
 //!
 //! Does not: decide anything about calls (the SIP face and the voicemail state machines do),
 //! transcode in the relay, or encrypt (no SRTP yet).
 
 mod endpoint;
 mod negotiate;
+#[cfg(feature = "opus")]
 mod opus_codec;
 mod plane;
 mod pool;
@@ -43,10 +47,17 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+/// The libopus binding, for tests that play a softphone's Opus side (feature `opus`).
+#[cfg(feature = "opus")]
+pub use ::opus;
 pub use media::Leg;
+#[cfg(feature = "opus")]
 pub use opus_codec::OpusCodecs;
 pub use pool::PortPool;
 pub use prompts::Prompts;
+
+/// Whether this build speaks Opus on IVR legs (cargo feature `opus`).
+pub const OPUS: bool = cfg!(feature = "opus");
 
 /// Settings of the engine (`[media]` in the configuration file).
 #[derive(Debug, Clone)]
@@ -60,7 +71,7 @@ pub struct MediaConfig {
     /// Relay every call's media (B2BUA anchoring), not only calls a service needs.
     pub anchor_always: bool,
     /// IVR legs speak Opus whenever the peer offers it (default: G.711 when offered, Opus
-    /// only when it is the only common codec).
+    /// only when it is the only common codec). No effect without the feature `opus`.
     pub prefer_opus: bool,
 }
 
@@ -225,6 +236,9 @@ impl MediaServer {
         let rt = tokio::runtime::Handle::try_current().map_err(|_| MediaError::Stopped)?;
         let prompts = Prompts::load(cfg.prompts_dir.as_deref());
         tracing::info!(prompts = prompts.names().count(), ip = %cfg.rtp_ip, "media engine ready");
+        if cfg.prefer_opus && !OPUS {
+            tracing::warn!("prefer_opus has no effect: built without the opus feature");
+        }
         Ok(MediaServer {
             shared: Arc::new(Shared {
                 pool: PortPool::new(cfg.rtp_ip, cfg.port_min, cfg.port_max),

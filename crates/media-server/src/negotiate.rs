@@ -8,6 +8,9 @@
 //! peer offers it (voicemail is stored at 8 kHz and G.711 costs nothing to code), Opus (RFC
 //! 7587, through libopus) only when it is the only common codec; with `[media] prefer_opus`
 //! Opus whenever the peer offers it. Our own offers list both, in that order of preference.
+//! Built without the cargo feature `opus` there is no Opus codec: IVR legs offer and accept
+//! G.711 only (an Opus-only offer gets [`MediaError::NoCodec`], 488) and `prefer_opus` is
+//! ignored; relayed descriptions are not affected.
 //!
 //! Only the first active audio stream is served. In a relayed description every other
 //! stream is disabled (port 0, RFC 3264 §8.2): the relay would not carry it. Not here: ICE,
@@ -42,6 +45,7 @@ pub struct Negotiated {
 }
 
 const G711: [sdp::Codec; 2] = [sdp::Codec::Pcmu, sdp::Codec::Pcma];
+#[cfg(feature = "opus")]
 const OPUS: [sdp::Codec; 1] = [sdp::Codec::Opus];
 
 /// What an IVR endpoint can do with `codecs` (in preference order) and telephone-event, one
@@ -54,12 +58,19 @@ fn capabilities(ip: IpAddr, codecs: &[sdp::Codec]) -> Capabilities {
 }
 
 /// The codec sets to try in turn (see the module doc).
-fn preference(prefer_opus: bool) -> [&'static [sdp::Codec]; 2] {
+#[cfg(feature = "opus")]
+fn preference(prefer_opus: bool) -> &'static [&'static [sdp::Codec]] {
     if prefer_opus {
-        [&OPUS, &G711]
+        &[&OPUS, &G711]
     } else {
-        [&G711, &OPUS]
+        &[&G711, &OPUS]
     }
+}
+
+/// Without libopus: G.711 only, whatever `prefer_opus` says.
+#[cfg(not(feature = "opus"))]
+fn preference(_prefer_opus: bool) -> &'static [&'static [sdp::Codec]] {
+    &[&G711]
 }
 
 fn parse(body: &[u8]) -> Result<Session, MediaError> {
@@ -158,8 +169,8 @@ pub fn answer(
     Err(MediaError::NoCodec)
 }
 
-/// Our offer on `local`: PCMU, PCMA, Opus (Opus first with `prefer_opus`) and
-/// telephone-event at 8 and 48 kHz (kept to read the answer).
+/// Our offer on `local`: PCMU, PCMA, Opus (Opus first with `prefer_opus`; no Opus without
+/// the feature) and telephone-event at each codec's rate (kept to read the answer).
 pub fn offer(local: SocketAddr, session_id: u64, prefer_opus: bool) -> Session {
     let ids = SessionIds {
         id: session_id,
@@ -249,12 +260,14 @@ mod tests {
         );
     }
 
+    const OPUS_ONLY: &str = "m=audio 4000 RTP/AVP 96 97\r\na=rtpmap:96 opus/48000/2\r\na=fmtp:96 useinbandfec=1\r\na=rtpmap:97 telephone-event/48000\r\n";
+    const OPUS_AND_PCMA: &str = "m=audio 4000 RTP/AVP 96 8 101\r\na=rtpmap:96 opus/48000/2\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+    #[cfg(feature = "opus")]
     #[test]
     fn g711_when_offered_opus_when_it_is_the_only_common_codec() {
         let local: SocketAddr = "127.0.0.1:20000".parse().unwrap();
-        let only = sdp_with(
-            "m=audio 4000 RTP/AVP 96 97\r\na=rtpmap:96 opus/48000/2\r\na=fmtp:96 useinbandfec=1\r\na=rtpmap:97 telephone-event/48000\r\n",
-        );
+        let only = sdp_with(OPUS_ONLY);
         let (neg, sdp) = answer(only.as_bytes(), local, 1, false).unwrap();
         assert_eq!(
             (neg.codec, neg.payload_type, neg.dtmf_pt),
@@ -263,9 +276,7 @@ mod tests {
         assert!(sdp.contains("m=audio 20000 RTP/AVP 96 97\r\n"), "{sdp}");
         assert!(sdp.contains("a=rtpmap:96 opus/48000/2\r\n"), "{sdp}");
         // Opus listed first but G.711 offered too: G.711, unless Opus is preferred.
-        let both = sdp_with(
-            "m=audio 4000 RTP/AVP 96 8 101\r\na=rtpmap:96 opus/48000/2\r\na=rtpmap:101 telephone-event/8000\r\n",
-        );
+        let both = sdp_with(OPUS_AND_PCMA);
         let (neg, _) = answer(both.as_bytes(), local, 1, false).unwrap();
         assert_eq!((neg.codec, neg.dtmf_pt), (media::Codec::Pcma, Some(101)));
         let (neg, _) = answer(both.as_bytes(), local, 1, true).unwrap();
@@ -281,6 +292,32 @@ mod tests {
                 .to_string()
                 .contains("RTP/AVP 111 0 8 101 110\r\n")
         );
+    }
+
+    /// Built without libopus: Opus is neither offered nor accepted, `prefer_opus` changes
+    /// nothing, G.711 works as before.
+    #[cfg(not(feature = "opus"))]
+    #[test]
+    fn without_the_feature_opus_is_refused_and_g711_kept() {
+        let local: SocketAddr = "127.0.0.1:20000".parse().unwrap();
+        for prefer_opus in [false, true] {
+            let e = answer(sdp_with(OPUS_ONLY).as_bytes(), local, 1, prefer_opus).unwrap_err();
+            assert!(matches!(e, MediaError::NoCodec), "{e}");
+            assert_eq!(e.sip_status().0, 488);
+            let (neg, sdp) =
+                answer(sdp_with(OPUS_AND_PCMA).as_bytes(), local, 1, prefer_opus).unwrap();
+            assert_eq!((neg.codec, neg.dtmf_pt), (media::Codec::Pcma, Some(101)));
+            assert!(!sdp.contains("opus"), "{sdp}");
+            let ours = offer(local, 2, prefer_opus).to_string();
+            assert!(ours.contains("m=audio 20000 RTP/AVP 0 8 101\r\n"), "{ours}");
+            assert!(!ours.contains("opus") && !ours.contains("/48000"), "{ours}");
+        }
+        // A phone answering our offer with Opus anyway: nothing in common.
+        let ours = offer(local, 2, false);
+        assert!(matches!(
+            from_answer(&ours, sdp_with(OPUS_ONLY).as_bytes()),
+            Err(MediaError::NoCodec)
+        ));
     }
 
     #[test]
@@ -300,10 +337,12 @@ mod tests {
         let local: SocketAddr = "127.0.0.1:20004".parse().unwrap();
         let ours = offer(local, 9, false);
         let text = ours.to_string();
-        assert!(
-            text.contains("m=audio 20004 RTP/AVP 0 8 111 101 110\r\n"),
-            "{text}"
-        );
+        let m = if crate::OPUS {
+            "m=audio 20004 RTP/AVP 0 8 111 101 110\r\n"
+        } else {
+            "m=audio 20004 RTP/AVP 0 8 101\r\n"
+        };
+        assert!(text.contains(m), "{text}");
         let neg = from_answer(&ours, BARESIP.as_bytes()).unwrap();
         assert_eq!(
             (neg.codec, neg.payload_type, neg.dtmf_pt),

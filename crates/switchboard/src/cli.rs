@@ -182,7 +182,13 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
 /// Prints `config OK` on stdout, or one problem per line on stderr and exits 1.
 fn check_config(file: &Path) -> ExitCode {
     match Config::load(file) {
-        Ok(_) => {
+        Ok(config) => {
+            if config.media.prefer_opus && !media_server::OPUS {
+                eprintln!(
+                    "{}: warning: [media] prefer_opus has no effect: built without the opus feature",
+                    file.display()
+                );
+            }
             println!("config OK");
             ExitCode::SUCCESS
         }
