@@ -496,3 +496,82 @@ mod tests {
         );
     }
 }
+
+/// Bytes per subscription (issue 4 goal: ≤ 2 KiB per subscription in all; this is the
+/// notifier's own share), accounted from `size_of`, string lengths and table capacities for
+/// 10,000 watchers of one presentity, as in `bench/presence`.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod footprint {
+    use std::mem::size_of;
+
+    use super::*;
+    use crate::transport::Transport;
+
+    /// Heap bytes of a hashbrown table of `cap` entries of `entry` bytes (buckets are the
+    /// next power of two above cap·8/7, one control byte each).
+    fn table(cap: usize, entry: usize) -> usize {
+        let buckets = (cap * 8 / 7).next_power_of_two();
+        buckets * (entry + 1)
+    }
+
+    fn bytes(subs: &Subscriptions) -> usize {
+        let records: usize = subs
+            .subs
+            .values()
+            .map(|s| size_of::<Sub>() + s.head.len() + 16 + s.watcher.len())
+            .sum();
+        let sets: usize = subs
+            .by_presentity
+            .values()
+            .map(|set| table(set.capacity(), size_of::<SubId>()))
+            .sum();
+        records
+            + table(subs.subs.capacity(), size_of::<(SubId, Box<Sub>)>())
+            + sets
+            + table(subs.per_watcher.capacity(), size_of::<(u64, u32)>())
+            + subs.expiries.len() * size_of::<(Instant, SubId)>() * 3 / 2
+    }
+
+    #[test]
+    fn ten_thousand_watchers_cost_under_700_bytes_each() {
+        const N: usize = 10_000;
+        let presentity: Arc<str> = Arc::from("p000001@bench.test");
+        let mut subs = Subscriptions::default();
+        for i in 1..=N {
+            let from = format!("<sip:u{i:06}@bench.test>;tag=w{i}");
+            let call_id = format!("5f3a9c1e-{i}@bench");
+            let target = format!("sip:u{i:06}@127.0.0.1:40000");
+            subs.insert(NewSub {
+                package: Package::Presence,
+                presentity: presentity.clone(),
+                watcher: Arc::from(format!("u{i:06}@bench.test").as_str()),
+                event_id: None,
+                rollup: Rollup::Compound,
+                to: "<sip:p000001@bench.test>",
+                from: &from,
+                from_tag: &format!("w{i}"),
+                call_id: &call_id,
+                record_route: Vec::new(),
+                remote_target: &target,
+                target: Target {
+                    transport: Transport::Udp,
+                    addr: "127.0.0.1:40000".parse().unwrap(),
+                },
+                remote_cseq: 1,
+                expires_at: Instant::now(),
+                state: State::Active,
+                asked: true,
+                allowed: true,
+            })
+            .unwrap();
+        }
+        let per_sub = bytes(&subs) / N;
+        eprintln!(
+            "subscription footprint: {per_sub} bytes each (Sub {} + head {})",
+            size_of::<Sub>(),
+            subs.subs.values().next().unwrap().head.len()
+        );
+        assert!(per_sub < 700, "{per_sub} bytes per subscription");
+    }
+}
