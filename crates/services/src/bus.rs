@@ -48,6 +48,12 @@ pub enum BusEvent {
         content_type: String,
         body: String,
     },
+    /// The presence of `aor` (`user@domain`) changed; `version` grows with every change, so
+    /// a notifier that already sent it can skip it (`services::presence`).
+    PresenceChanged { aor: String, version: u64 },
+    /// Whether `watcher` may see `presentity` changed (approved, denied, blocked, rules
+    /// edited): SIP subscriptions re-ask `Presence::authorize`.
+    PresenceAuthChanged { presentity: String, watcher: String },
     /// The combined message-waiting view of `aor` (`user@domain`) changed
     /// (`services::mwi`): SIP notifiers re-read `Mwi::summary`.
     MwiChanged { aor: String },
@@ -68,12 +74,6 @@ pub enum BusEvent {
     VmPlaybackStarted { request_id: u64 },
     /// `request_id` could not be played (no device, not answered, busy …).
     VmPlaybackFailed { request_id: u64, reason: String },
-    /// The presence of `aor` (`user@domain`) changed; `version` grows with every change, so
-    /// a notifier that already sent it can skip it (`services::presence`).
-    PresenceChanged { aor: String, version: u64 },
-    /// Whether `watcher` may see `presentity` changed (approved, denied, blocked, rules
-    /// edited): SIP subscriptions re-ask `Presence::authorize`.
-    PresenceAuthChanged { presentity: String, watcher: String },
     /// A SIP MESSAGE from a device reached the server for a local user.
     SipMessageIn {
         from: String,

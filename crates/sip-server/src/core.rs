@@ -299,11 +299,7 @@ impl Core {
                 }
             }
             Method::Notify => self.on_out_of_dialog_notify(txn, msg, source),
-            Method::Bye
-            | Method::Ack
-            | Method::Info
-            | Method::Update
-            | Method::Prack => {
+            Method::Bye | Method::Ack | Method::Info | Method::Update | Method::Prack => {
                 self.respond(txn, &msg, 481, "Call/Transaction Does Not Exist", &[]);
             }
             Method::Cancel => {}

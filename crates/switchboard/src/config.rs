@@ -21,8 +21,8 @@ use ::sip::digest::Algorithm;
 use serde::{Deserialize, Deserializer};
 
 pub use listen::{ListenEntry, ListenParseError, ListenSpec, TransportKind};
-pub use voicemail::VoicemailSection;
 pub use presence::{PresenceSection, SameDomainDefault};
+pub use voicemail::VoicemailSection;
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -276,7 +276,8 @@ impl Config {
             require(value > 0, key, "must be greater than 0".into());
         }
         require(
-            self.media.port_min < self.media.port_max && self.media.port_max - self.media.port_min >= 3,
+            self.media.port_min < self.media.port_max
+                && self.media.port_max - self.media.port_min >= 3,
             "media.port_min",
             format!(
                 "the range {}..={} holds no RTP/RTCP port pair",

@@ -79,9 +79,9 @@ pub async fn run(config: &Config, store: store::Store) -> anyhow::Result<()> {
         Arc::new(services::mwi::cas::MwiProvider::new(mwi.clone())),
     ];
 
+    // [wiring: media server]
     let media = media_server::MediaServer::start(&crate::sip::media_config(config))?;
     media.set_inactivity_timeout(crate::sip::media_inactivity(config));
-    // [wiring: media server]
     let sip = sip_server::start(
         crate::sip::sip_config(config),
         sip_server::Deps {
@@ -89,10 +89,10 @@ pub async fn run(config: &Config, store: store::Store) -> anyhow::Result<()> {
             bus: bus.clone(),
             policy,
             mwi,
+            presence,
             media: Some(media),
             // [wiring: voicemail in the SIP face]
             voicemail: config.voicemail.enabled.then(|| voicemail.clone()),
-            presence,
         },
     )
     .await?;

@@ -30,7 +30,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0007_directory_version.sql"),
     ),
     (8, include_str!("../../migrations/sqlite/0008_presence.sql")),
-    (9, include_str!("../../migrations/sqlite/0009_voicemail.sql")),
+    (
+        9,
+        include_str!("../../migrations/sqlite/0009_voicemail.sql"),
+    ),
     (10, include_str!("../../migrations/sqlite/0010_mwi.sql")),
     (
         11,

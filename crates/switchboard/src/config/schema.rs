@@ -250,6 +250,8 @@ fn socket_addr(s: &str) -> Result<(), String> {
 fn anchor_mode(s: &str) -> Result<(), String> {
     match s {
         "always" | "when-needed" => Ok(()),
-        _ => Err(format!("unknown anchor mode {s:?} (use \"always\" or \"when-needed\")")),
+        _ => Err(format!(
+            "unknown anchor mode {s:?} (use \"always\" or \"when-needed\")"
+        )),
     }
 }
