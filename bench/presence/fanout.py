@@ -221,7 +221,11 @@ def main():
     p.add_argument("--rate", type=int, default=2000, help="SUBSCRIBEs per second")
     p.add_argument("--local-port", type=int, default=0)
     p.add_argument("--server-pid", type=int, required=True)
-    p.add_argument("--settle", type=float, default=6.0, help="seconds before sampling PSS")
+    p.add_argument("--settle", type=float, default=6.0,
+                   help="seconds before the first PSS sample (NOTIFY transactions gone)")
+    p.add_argument("--steady", type=float, default=40.0,
+                   help="seconds before the second PSS sample (past Timer J: the SUBSCRIBE "
+                        "server transactions are gone too, only subscriptions remain)")
     p.add_argument("--label", default="server")
     a = p.parse_args()
     c = Client(a)
@@ -258,6 +262,8 @@ def main():
         return 1
     c.pump(lambda: False, time.monotonic() + a.settle)  # past Timer K: NOTIFY transactions gone
     pss1 = pss_kib(pid)
+    c.pump(lambda: False, t0 + sub_secs + max(a.steady, a.settle))
+    pss2 = pss_kib(pid)
 
     rounds = []
     for r in range(1, a.rounds + 1):
@@ -284,8 +290,9 @@ def main():
     med = good[len(good) // 2] if good else None
     print(json.dumps({
         "label": a.label, "watchers": n, "subscribe_secs": round(sub_secs, 2),
-        "pss_before_kib": pss0, "pss_after_kib": pss1,
+        "pss_before_kib": pss0, "pss_after_kib": pss1, "pss_steady_kib": pss2,
         "bytes_per_subscription": round((pss1 - pss0) * 1024 / n, 0),
+        "bytes_per_subscription_steady": round((pss2 - pss0) * 1024 / n, 0),
         "rounds": rounds, "median": med, "failures": c.failures[:10],
     }))
     return 0 if med else 1

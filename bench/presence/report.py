@@ -39,10 +39,15 @@ for label, key, _ in rows:
     a, b = med(sb, key), med(kam, key)
     ratio = f"{a / b:.2f}" if a and b else "n/a"
     print(f"| {label} | {a if a is not None else 'n/a'} | {b if b is not None else 'n/a'} | {ratio} |")
-a = (sb or {}).get("bytes_per_subscription")
-b = (kam or {}).get("bytes_per_subscription")
-ratio = f"{a / b:.2f}" if a and b else "n/a"
-print(f"| memory per subscription (bytes, PSS) | {a} | {b} | {ratio} |")
+for key, label in (
+    ("bytes_per_subscription", "memory per subscription, 6 s after subscribing (bytes, PSS)"),
+    ("bytes_per_subscription_steady",
+     "memory per subscription, 40 s after (past Timer J: subscriptions only)"),
+):
+    a = (sb or {}).get(key)
+    b = (kam or {}).get(key)
+    ratio = f"{a / b:.2f}" if a and b else "n/a"
+    print(f"| {label} | {a} | {b} | {ratio} |")
 # CAS half (switchboard only): <run>/switchboard-cas.txt from `cas-bench presence`.
 cas = {}
 try:
