@@ -136,3 +136,57 @@ async fn no_common_codec_and_garbage_are_488() {
     }
     assert_eq!(ms.ports_in_use(), 0, "a refused offer keeps no ports");
 }
+
+/// Many calls on the relay threads: each relays only its own phones, a closed call's ports
+/// go back to the pool and stop relaying, and a call opened after it (its slot reused on the
+/// relay thread) relays normally.
+#[tokio::test]
+async fn relays_are_independent_and_closed_ones_release_their_ports() {
+    let ms = MediaServer::start(&config(36_600)).unwrap();
+    let mut calls = Vec::new();
+    for _ in 0..4 {
+        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (id, to_b) = ms
+            .anchor(sdp(a.local_addr().unwrap().port()).as_bytes())
+            .unwrap();
+        let to_a = ms
+            .anchor_answer(id, sdp(b.local_addr().unwrap().port()).as_bytes())
+            .unwrap();
+        calls.push((id, a, b, addr_of(&to_a), addr_of(&to_b)));
+    }
+    assert_eq!(ms.ports_in_use(), 8);
+    let (closed, a1, _b1, engine_a1, _) = calls.remove(1);
+    ms.close_anchor(closed);
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while ms.ports_in_use() != 6 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(ms.ports_in_use(), 6, "the closed call's ports are free");
+    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let d = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (id, to_d) = ms
+        .anchor(sdp(c.local_addr().unwrap().port()).as_bytes())
+        .unwrap();
+    let to_c = ms
+        .anchor_answer(id, sdp(d.local_addr().unwrap().port()).as_bytes())
+        .unwrap();
+    calls.push((id, c, d, addr_of(&to_c), addr_of(&to_d)));
+
+    for (_, a, b, engine_a, engine_b) in &calls {
+        send(a, *engine_a, 3).await;
+        send(b, *engine_b, 2).await;
+    }
+    for (_, a, b, _, _) in &calls {
+        assert_eq!(received(b, Duration::from_millis(200)).await, 3);
+        assert_eq!(received(a, Duration::from_millis(50)).await, 2);
+    }
+    // The closed call relays nothing (its port may be unbound or already another's).
+    send(&a1, engine_a1, 2).await;
+    for (_, _, b, _, _) in &calls {
+        assert_eq!(received(b, Duration::from_millis(100)).await, 0);
+    }
+    for (id, ..) in calls {
+        ms.close_anchor(id);
+    }
+}

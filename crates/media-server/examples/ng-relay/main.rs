@@ -15,8 +15,10 @@
 //! for the caller; `delete` (`call-id`) is [`MediaServer::close_anchor`]; `ping` answers
 //! `pong`. This is the code path the B2BUA uses when it anchors a call (no bench-only
 //! forwarder), with switchboard's default media inactivity timeout (`[media]
-//! inactivity_timeout = 60`; `--inactivity 0` turns it off). Replies are cached per cookie so a retransmitted command is answered, not
-//! executed twice. Runs until SIGTERM / Ctrl-C.
+//! inactivity_timeout = 60`; `--inactivity 0` turns it off). The datagrams are relayed by the
+//! engine's relay threads (one per CPU the process may use); `--threads` sizes the tokio
+//! runtime that serves the control protocol. Replies are cached per cookie so a retransmitted
+//! command is answered, not executed twice. Runs until SIGTERM / Ctrl-C.
 //!
 //! `record-cost`: see `record_cost.rs`.
 //!
