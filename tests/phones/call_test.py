@@ -16,15 +16,12 @@ The whole run is bounded (40 s by default); every baresip is stopped by PID.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from phone import Phone, PhoneError, wav_stats  # noqa: E402
+from phone import Phone, Run, established, wav_stats  # noqa: E402
 
 DTMF = "1234#"
 RMS_MIN = 1000.0  # of 32767; a sine from ausine is far above, silence is ~0
@@ -49,31 +46,15 @@ def main() -> int:
         host, port, domain, ua, pa, ub, pb = o.args
         port = int(port)
 
-    t0 = time.monotonic()
-    work = Path(o.workdir) if o.workdir else Path(tempfile.mkdtemp(prefix="call-test-"))
-    work.mkdir(parents=True, exist_ok=True)
+    run = Run(o.deadline, o.workdir, "call-test-")
+    work = run.work
     a = Phone("A", ua, pa, domain, host, port, o.transport, work / "A", direct=o.direct, sine_hz=440)
     b = Phone("B", ub, pb, domain, host, port, o.transport, work / "B", direct=o.direct, sine_hz=880)
-    checks: dict[str, bool] = {}
-    info: dict = {"mode": "direct" if o.direct else "server", "transport": o.transport, "workdir": str(work)}
+    run.watch(a, b)
+    info, left, check = run.info, run.left, run.check
+    info.update(mode="direct" if o.direct else "server", transport=o.transport)
 
-    # watchdog: whatever happens, nothing outlives the deadline
-    expired = threading.Event()
-
-    timer = threading.Timer(o.deadline, lambda: (expired.set(), a.kill(), b.kill()))
-    timer.daemon = True
-    timer.start()
-
-    def left(cap: float) -> float:
-        return max(0.1, min(cap, o.deadline - 2 - (time.monotonic() - t0)))
-
-    def check(name: str, ok: bool) -> bool:
-        checks[name] = bool(ok)
-        if not ok:
-            raise PhoneError(f"check failed: {name}")
-        return True
-
-    try:
+    with run.steps():
         a.start(timeout=left(10))
         b.start(timeout=left(10))
         check("registered" if not o.direct else "started", True)
@@ -88,8 +69,8 @@ def main() -> int:
         b.accept()
         ea = a.wait_event("CALL_ESTABLISHED", left(10), since=na, also_fail=("CALL_CLOSED",))
         eb = b.wait_event("CALL_ESTABLISHED", left(10), since=nb, also_fail=("CALL_CLOSED",))
-        check("a_established", ea is not None and ea.get("type") == "CALL_ESTABLISHED")
-        check("b_established", eb is not None and eb.get("type") == "CALL_ESTABLISHED")
+        check("a_established", established(ea))
+        check("b_established", established(eb))
 
         time.sleep(min(o.talk, left(o.talk)))
 
@@ -131,21 +112,7 @@ def main() -> int:
             exp = st.get("expected_hz", 0)
             check(f"{name.lower()}_heard_peer_tone",
                   exp and abs(st.get("freq_hz", 0) - exp) <= 0.1 * exp)
-    except (PhoneError, OSError) as e:
-        info["error"] = str(e) if not expired.is_set() else f"deadline {o.deadline}s reached: {e}"
-    finally:
-        for ph in (a, b):
-            try:
-                ph.stop()
-            except Exception as e:  # noqa: BLE001 - keep stopping the others
-                info.setdefault("stop_errors", []).append(f"{ph.name}: {e}")
-        timer.cancel()
-
-    ok = bool(checks) and all(checks.values()) and "error" not in info
-    info["events"] = {ph.name: [ev.get("type") for ev in ph.events()] for ph in (a, b)}
-    summary = {"ok": ok, "elapsed_s": round(time.monotonic() - t0, 2), "checks": checks, **info}
-    print(json.dumps(summary, sort_keys=False))
-    return 0 if ok else 1
+    return run.finish()
 
 
 if __name__ == "__main__":

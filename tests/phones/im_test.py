@@ -22,20 +22,17 @@ bounded (``--deadline``); baresip is stopped by its PID.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import sys
-import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from phone import Phone, PhoneError  # noqa: E402
+from phone import Phone, Run, scenario_args  # noqa: E402
 
 
 class CasError(Exception):
@@ -88,43 +85,22 @@ class Cas:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("args", nargs=7, metavar="ARG",
-                    help="SERVER_HOST SIP_PORT DOMAIN PHONE_USER PHONE_PASS CAS_USER CAS_PASS")
+    ap = scenario_args(__doc__, "SERVER_HOST SIP_PORT DOMAIN PHONE_USER PHONE_PASS CAS_USER CAS_PASS", 25.0)
     ap.add_argument("--cas", required=True, help="the CAS HTTP base, e.g. http://127.0.0.1:8080")
-    ap.add_argument("--deadline", type=float, default=25.0, help="hard limit for the whole run")
-    ap.add_argument("--workdir", help="keep everything here (default: a temp dir)")
     o = ap.parse_args()
     host, port, domain, pu, pp, cu, cp = o.args
-    port = int(port)
-
-    t0 = time.monotonic()
-    work = Path(o.workdir) if o.workdir else Path(tempfile.mkdtemp(prefix="im-test-"))
-    work.mkdir(parents=True, exist_ok=True)
+    run = Run(o.deadline, o.workdir, "im-test-")
     cas_aor = f"sip:{cu}@{domain}"
-    phone = Phone("P", pu, pp, domain, host, port, "udp", work / pu, contacts=[cas_aor])
+    phone = Phone("P", pu, pp, domain, host, int(port), "udp", run.work / "P", contacts=[cas_aor])
+    run.watch(phone)
     cas = Cas(o.cas)
     nonce = f"{os.getpid()}-{int(time.time()) % 100000}"
     to_phone = f"hello {pu}, this is {cu} ({nonce})"
     to_cas = f"hi {cu}, {pu} here ({nonce})"
-    checks: dict[str, bool] = {}
-    info: dict = {"workdir": str(work), "phone_aor": phone.aor, "cas_aor": cas_aor}
+    info, left, check = run.info, run.left, run.check
+    info.update(phone_aor=phone.aor, cas_aor=cas_aor)
 
-    expired = threading.Event()
-    timer = threading.Timer(o.deadline, lambda: (expired.set(), phone.kill()))
-    timer.daemon = True
-    timer.start()
-
-    def left(cap: float) -> float:
-        return max(0.1, min(cap, o.deadline - 2 - (time.monotonic() - t0)))
-
-    def check(name: str, ok: bool) -> bool:
-        checks[name] = bool(ok)
-        if not ok:
-            raise PhoneError(f"check failed: {name}")
-        return True
-
-    try:
+    with run.steps(CasError):
         cas.login(cu, cp)
         check("cas_logged_in", True)
         phone.start(timeout=left(10))
@@ -160,20 +136,7 @@ def main() -> int:
             info["cas_events_seen"] = seen
         check("cas_got_text", ev is not None)
         check("cas_from_is_phone_user", str(ev.get("from", "")).split(":")[-1].startswith(f"{pu}@"))
-    except (PhoneError, CasError, OSError) as e:
-        info["error"] = str(e) if not expired.is_set() else f"deadline {o.deadline}s reached: {e}"
-    finally:
-        try:
-            phone.stop()
-        except Exception as e:  # noqa: BLE001
-            info["stop_error"] = str(e)
-        timer.cancel()
-
-    ok = bool(checks) and all(checks.values()) and "error" not in info
-    summary = {"ok": ok, "elapsed_s": round(time.monotonic() - t0, 2), "checks": checks,
-               "to_phone": to_phone, "to_cas": to_cas, **info}
-    print(json.dumps(summary))
-    return 0 if ok else 1
+    return run.finish(to_phone=to_phone, to_cas=to_cas)
 
 
 if __name__ == "__main__":

@@ -24,15 +24,24 @@ workarounds for baresip 1.0.0 are the ones listed in
   the stdio UI prints ``\r<from-uri>: "<text>"``, which ``messages`` parses.
 
 Processes are only ever stopped by their own PID.
+
+The scenario scripts (``*_test.py``) share ``Run`` (workdir, checks, the
+deadline watchdog, stopping every phone, the one-line JSON summary and exit
+status), ``scenario_args`` (their common command line) and the tone helpers
+``write_tone_wav``/``best_tone``.
 """
 
 from __future__ import annotations
 
+import argparse
+import array
+import contextlib
 import json
+import math
 import os
 import re
-import signal
 import random
+import signal
 import socket
 import subprocess
 import tempfile
@@ -88,8 +97,6 @@ def convert_wav(src: Path, dst: Path, rate: int = 48000, channels: int = 2) -> N
             raise PhoneError(f"{src}: only 16-bit PCM WAV is supported")
         sch, srate, n = w.getnchannels(), w.getframerate(), w.getnframes()
         raw = w.readframes(n)
-    import array
-
     samples = array.array("h")
     samples.frombytes(raw)
     mono = [sum(samples[i * sch:(i + 1) * sch]) // sch for i in range(n)]
@@ -552,9 +559,6 @@ statmode_default	off
 # ------------------------------------------------------------------ analysis
 def wav_stats(path: Path, skip_s: float = 0.5) -> dict:
     """RMS (0..32767), peak and a zero-crossing frequency estimate of channel 0."""
-    import array
-    import math
-
     with wave.open(str(path), "rb") as w:
         ch, rate, width, n = w.getnchannels(), w.getframerate(), w.getsampwidth(), w.getnframes()
         raw = w.readframes(n)
@@ -577,3 +581,169 @@ def wav_stats(path: Path, skip_s: float = 0.5) -> dict:
         "peak": max(abs(x) for x in body),
         "freq_hz": round(crossings / 2 / (len(body) / rate), 1),
     }
+
+
+def best_tone(path: Path, freq: float) -> float:
+    """The largest share of energy at ``freq`` over half-second windows of channel 0
+    (Goertzel); 0.0 for silence."""
+    with wave.open(str(path), "rb") as w:
+        ch, rate, n = w.getnchannels(), w.getframerate(), w.getnframes()
+        raw = w.readframes(n)
+    a = array.array("h")
+    a.frombytes(raw)
+    mono = a[0::ch]
+    win = rate // 2
+    k = 2 * math.cos(2 * math.pi * freq / rate)
+    best = 0.0
+    for i in range(0, max(1, len(mono) - win), win):
+        s1 = s2 = energy = 0.0
+        for x in mono[i:i + win]:
+            energy += x * x
+            s1, s2 = x + k * s1 - s2, s1
+        if energy:
+            best = max(best, 2 * (s1 * s1 + s2 * s2 - k * s1 * s2) / (energy * win))
+    return best
+
+
+def write_tone_wav(path: Path, silence_s: float, tone_s: float, hz: float = 440) -> None:
+    """An 8 kHz mono WAV: ``silence_s`` of silence, then ``tone_s`` of a sine at ``hz``."""
+    rate = 8000
+    out = array.array("h", [0] * int(silence_s * rate))
+    out.extend(int(12000 * math.sin(2 * math.pi * hz * i / rate)) for i in range(int(tone_s * rate)))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(out.tobytes())
+
+
+# ------------------------------------------------------------------ scenarios
+def scenario_args(doc: str, positional: str, deadline: float, **extra) -> argparse.ArgumentParser:
+    """The command line every scenario shares: the positional arguments named in
+    ``positional`` (space separated), ``--workdir`` and ``--deadline``. ``extra`` adds
+    options: ``greeting=(float, 1.5, "help")`` becomes ``--greeting``."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    names = positional.split()
+    ap.add_argument("args", nargs=len(names), metavar="ARG", help=positional)
+    ap.add_argument("--workdir", help="keep everything here (default: a temp dir)")
+    ap.add_argument("--deadline", type=float, default=deadline, help="hard limit for the whole run")
+    for name, (type_, default, help_) in extra.items():
+        ap.add_argument(f"--{name}", type=type_, default=default, help=help_)
+    return ap
+
+
+def established(ev: dict | None) -> bool:
+    """``ev`` (from ``wait_event(..., also_fail=("CALL_CLOSED",))``) is CALL_ESTABLISHED."""
+    return ev is not None and ev.get("type") == "CALL_ESTABLISHED"
+
+
+class Run:
+    """One scenario run: its workdir, named checks, free-form ``info``, a watchdog that
+    kills every phone (by PID) at ``deadline`` seconds, and the JSON summary.
+
+    ``left(cap)`` is a timeout of at most ``cap`` that still ends ``margin`` seconds before
+    the deadline; ``check(name, ok)`` records a check and raises PhoneError when it failed;
+    ``steps()`` wraps the scenario: a PhoneError/OSError (or one of ``errors``) ends it
+    with ``info["error"]``, and every phone is stopped afterwards. ``finish(**extra)``
+    prints ``{"ok", "elapsed_s", "checks", **extra, **info, "events"}`` on one line and
+    returns the exit status (0 only if every check passed and nothing failed).
+    """
+
+    def __init__(self, deadline: float, workdir: str | None, prefix: str, margin: float = 2.0) -> None:
+        self.t0 = time.monotonic()
+        self.deadline = deadline
+        self.margin = margin
+        self.work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix=prefix))
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.checks: dict[str, bool] = {}
+        self.info: dict = {"workdir": str(self.work)}
+        self.phones: list[Phone] = []
+        self.expired = threading.Event()
+        self._timer = threading.Timer(deadline, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        self.expired.set()
+        for ph in self.phones:
+            ph.kill()
+
+    def watch(self, *phones: Phone) -> None:
+        """Phones the watchdog kills and ``steps()`` stops."""
+        self.phones.extend(phones)
+
+    def left(self, cap: float) -> float:
+        return max(0.1, min(cap, self.deadline - self.margin - (time.monotonic() - self.t0)))
+
+    def check(self, name: str, ok: bool) -> bool:
+        self.checks[name] = bool(ok)
+        if not ok:
+            raise PhoneError(f"check failed: {name}")
+        return True
+
+    @contextlib.contextmanager
+    def steps(self, *errors: type[Exception]):
+        try:
+            yield self
+        except (PhoneError, OSError, *errors) as e:
+            self.info["error"] = str(e) if not self.expired.is_set() \
+                else f"deadline {self.deadline}s reached: {e}"
+        finally:
+            for ph in self.phones:
+                try:
+                    ph.stop()
+                except Exception as e:  # noqa: BLE001 - keep stopping the others
+                    self.info.setdefault("stop_errors", []).append(f"{ph.name}: {e}")
+            self._timer.cancel()
+
+    def finish(self, **extra) -> int:
+        ok = bool(self.checks) and all(self.checks.values()) and "error" not in self.info
+        self.info["events"] = {ph.name: [ev.get("type") for ev in ph.events()] for ph in self.phones}
+        print(json.dumps({"ok": ok, "elapsed_s": round(time.monotonic() - self.t0, 2),
+                          "checks": self.checks, **extra, **self.info}))
+        return 0 if ok else 1
+
+
+# ------------------------------------------------------------- voicemail steps
+def leave_voicemail(run: Run, caller: Phone, callee: Phone, domain: str, message_s: float) -> None:
+    """``caller`` (playing a WAV of ``message_s`` seconds) calls ``callee``, which rings and
+    does not answer; voicemail answers and the caller hangs up when its WAV ends.
+    Checks b_rang, a_answered_by_voicemail, a_hung_up_at_eof."""
+    na, nb = len(caller.events()), len(callee.events())
+    caller.dial(f"sip:{callee.user}@{domain}")
+    run.check("b_rang", callee.wait_event("CALL_INCOMING", run.left(10), since=nb) is not None)
+    ea = caller.wait_event("CALL_ESTABLISHED", run.left(15), since=na, also_fail=("CALL_CLOSED",))
+    run.check("a_answered_by_voicemail", established(ea))
+    ca = caller.wait_event("CALL_CLOSED", run.left(message_s + 8), since=na)
+    run.info["a_closed"] = ca.get("param") if ca else None
+    run.check("a_hung_up_at_eof", ca is not None)
+
+
+def play_and_delete(run: Run, phone: Phone, domain: str, pin: str, listen_s: float) -> int:
+    """``phone`` dials the mailbox (``*98``), sends ``pin#``, ``1`` (play new), listens
+    ``listen_s`` seconds and sends ``7`` (delete); the call stays up. Checks
+    b_vm_established; returns the event index before the dial (for ``hang_up_heard``)."""
+    nb = len(phone.events())
+    phone.dial(f"sip:*98@{domain}")
+    eb = phone.wait_event("CALL_ESTABLISHED", run.left(10), since=nb, also_fail=("CALL_CLOSED",))
+    run.check("b_vm_established", established(eb))
+    time.sleep(0.8)
+    phone.send_dtmf(pin + "#")
+    time.sleep(1.5)
+    phone.send_dtmf("1")
+    time.sleep(listen_s)
+    phone.send_dtmf("7")
+    return nb
+
+
+def hang_up_heard(run: Run, phone: Phone, since: int, hz: float) -> None:
+    """``phone`` hangs up; what it heard (its last sndfile ``dec`` recording) must carry
+    ``hz`` (check b_heard_tone)."""
+    phone.hangup()
+    phone.wait_event("CALL_CLOSED", run.left(5), since=since)
+    time.sleep(0.3)  # sndfile closes its files when the call goes
+    dec = phone.recordings()["dec"]
+    run.info["b_recordings"] = [str(p) for p in dec]
+    share = best_tone(dec[-1], hz) if dec else 0.0
+    run.info["b_best_tone_share"] = round(share, 3)
+    run.check("b_heard_tone", share > 0.5)

@@ -12,23 +12,20 @@
 4. A calls B; while B rings and talks, A shows B **Busy**; after the hang-up, **Online**.
 
 A's view is read with the ctrl_tcp ``contacts`` command, which lists each contact with the
-status its presence module derived from the last NOTIFY. Prints one JSON line; exit 0 only if every step was seen. Bounded by ``--deadline``;
-baresip processes are stopped by their PID.
+status its presence module derived from the last NOTIFY. Prints one JSON line; exit 0 only
+if every step was seen. Bounded by ``--deadline``; baresip processes are stopped by their
+PID (phone.py's ``Run``).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from phone import Phone, PhoneError  # noqa: E402
+from phone import Phone, Run, scenario_args  # noqa: E402
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -87,38 +84,15 @@ class PresencePhone(Phone):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("args", nargs=7, metavar="ARG",
-                    help="SERVER_HOST SIP_PORT DOMAIN WATCHER WPASS PRESENTITY PPASS")
-    ap.add_argument("--deadline", type=float, default=45.0, help="hard limit for the whole run")
-    ap.add_argument("--workdir", help="keep everything here (default: a temp dir)")
-    o = ap.parse_args()
+    o = scenario_args(__doc__, "SERVER_HOST SIP_PORT DOMAIN WATCHER WPASS PRESENTITY PPASS", 45.0).parse_args()
     host, port, domain, wu, wp, pu, pp = o.args
-    port = int(port)
-
-    t0 = time.monotonic()
-    work = Path(o.workdir) if o.workdir else Path(tempfile.mkdtemp(prefix="presence-test-"))
-    work.mkdir(parents=True, exist_ok=True)
+    run = Run(o.deadline, o.workdir, "presence-test-", margin=3.0)
     b_aor = f"sip:{pu}@{domain}"
-    b = PresencePhone("B", pu, pp, domain, host, port, "udp", work / pu, pubint=60)
-    a = PresencePhone("A", wu, wp, domain, host, port, "udp", work / wu, watch=(b_aor,))
-    checks: dict[str, bool] = {}
-    info: dict = {"workdir": str(work)}
-
-    expired = threading.Event()
-    timer = threading.Timer(o.deadline, lambda: (expired.set(), a.kill(), b.kill()))
-    timer.daemon = True
-    timer.start()
-
-    def left(cap: float) -> float:
-        return max(0.1, min(cap, o.deadline - 3 - (time.monotonic() - t0)))
-
-    def check(name: str, ok: bool) -> None:
-        checks[name] = bool(ok)
-        if not ok:
-            raise PhoneError(f"check failed: {name}")
-
-    try:
+    b = PresencePhone("B", pu, pp, domain, host, int(port), "udp", run.work / "B", pubint=60)
+    a = PresencePhone("A", wu, wp, domain, host, int(port), "udp", run.work / "A", watch=(b_aor,))
+    run.watch(a, b)
+    left, check = run.left, run.check
+    with run.steps():
         b.start(timeout=left(10))
         a.start(timeout=left(10))
         check("a_sees_b_online", a.wait_status(pu, "Online", left(8)))
@@ -136,21 +110,7 @@ def main() -> int:
         check("a_sees_b_busy_on_call", a.status(pu) == "Busy")
         a.hangup()
         check("a_sees_b_online_after_call", a.wait_status(pu, "Online", left(8)))
-    except (PhoneError, OSError) as e:
-        info["error"] = str(e) if not expired.is_set() else f"deadline {o.deadline}s reached: {e}"
-    finally:
-        info["a_statuses_seen"] = a.seen
-        for p in (a, b):
-            try:
-                p.stop()
-            except Exception as e:  # noqa: BLE001
-                info[f"stop_error_{p.name}"] = str(e)
-        timer.cancel()
-
-    ok = bool(checks) and all(checks.values()) and "error" not in info
-    summary = {"ok": ok, "elapsed_s": round(time.monotonic() - t0, 2), "checks": checks, **info}
-    print(json.dumps(summary))
-    return 0 if ok else 1
+    return run.finish(a_statuses_seen=a.seen)
 
 
 if __name__ == "__main__":

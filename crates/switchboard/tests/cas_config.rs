@@ -10,22 +10,14 @@
 
 mod common;
 
+use std::time::Duration;
+
+use common::calls::registered;
 use common::cas::CasClient;
+use common::cas::ok;
 use common::{DOMAIN, Request, SILENCE, Server, Ua, WAIT, sdp, token};
 use serde_json::{Value, json};
 use sip::Message;
-
-fn ok(r: Value) -> Value {
-    assert_eq!(r["response"], 0, "{r}");
-    r
-}
-
-fn registered(srv: &Server, user: &str) -> Ua {
-    let mut ua = Ua::new(srv, user);
-    let c = format!("<{}>", ua.contact_uri());
-    assert_eq!(ua.register(&[&c], Some(600)).status(), Some(200));
-    ua
-}
 
 fn invite_to(ua: &mut Ua, callee: &str) -> Request {
     let uri = format!("sip:{callee}@{DOMAIN}");
@@ -39,16 +31,7 @@ fn invite_to(ua: &mut Ua, callee: &str) -> Request {
 
 /// The first event named `message` within a few long-polls.
 fn event(client: &CasClient, message: &str) -> Value {
-    for _ in 0..5 {
-        if let Some(e) = client
-            .events(1)
-            .into_iter()
-            .find(|e| e["message"] == message)
-        {
-            return e;
-        }
-    }
-    panic!("no {message} event");
+    client.event_where(Duration::from_secs(5), message, |e| e["message"] == message)
 }
 
 fn is_invite(m: &Message) -> bool {

@@ -12,17 +12,12 @@
 
 mod common;
 
+use common::cas::ok;
 use std::time::{Duration, Instant};
 
 use common::cas::{CasClient, ws_connect, ws_recv_where, ws_send};
 use common::{Server, Ua};
 use serde_json::{Value, json};
-
-/// The reply, asserting success.
-fn ok(r: Value) -> Value {
-    assert_eq!(r["response"], 0, "{r}");
-    r
-}
 
 fn names(r: &Value) -> Vec<String> {
     r["contacts"]
@@ -35,13 +30,7 @@ fn names(r: &Value) -> Vec<String> {
 
 /// Long-polls until an event satisfies `pred` (bounded).
 fn wait_event(c: &CasClient, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(6);
-    while Instant::now() < deadline {
-        if let Some(e) = c.events(1).into_iter().find(|e| pred(e)) {
-            return e;
-        }
-    }
-    panic!("no such event within 6 s");
+    c.event_where(Duration::from_secs(6), "such", pred)
 }
 
 #[test]

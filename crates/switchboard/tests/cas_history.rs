@@ -12,19 +12,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cas::CasClient;
+use common::calls::{cancel_of, is_request};
+use common::cas::{CasClient, ok};
 use common::{DOMAIN, Request, Server, Ua, WAIT, sdp, token};
 use serde_json::{Value, json};
-use sip::{HeaderName, Message};
-
-fn ok(r: Value) -> Value {
-    assert_eq!(r["response"], 0, "{r}");
-    r
-}
-
-fn is_request(m: &Message, method: &str) -> bool {
-    m.is_request() && m.method() == method
-}
+use sip::HeaderName;
 
 fn invite_to(ua: &mut Ua, callee: &str) -> Request {
     let uri = format!("sip:{callee}@{DOMAIN}");
@@ -87,13 +79,7 @@ fn cancelled_call(alice: &mut Ua, bob: &mut Ua) {
     let btag = token("b");
     bob.reply(&forked, 180, "Ringing", &btag, &[], None);
     assert_eq!(alice.next_response(&inv, WAIT).unwrap().status(), Some(180));
-    let mut cancel = inv.clone();
-    cancel.method = "CANCEL".into();
-    cancel.content_type = None;
-    cancel.body.clear();
-    cancel
-        .headers
-        .retain(|(n, _)| n != "Proxy-Authorization" && n != "Contact");
+    let cancel = cancel_of(&inv);
     alice.send(&cancel);
     let resp = alice.final_response(&inv, WAIT).expect("487 for INVITE");
     assert_eq!(resp.status(), Some(487));
@@ -106,14 +92,11 @@ fn cancelled_call(alice: &mut Ua, bob: &mut Ua) {
 
 /// The next `entry_added` within a few long-polls.
 fn entry_added(client: &CasClient) -> Value {
-    for _ in 0..5 {
-        let events = client.events(1);
-        if let Some(e) = events.into_iter().find(|e| e["message"] == "entry_added") {
-            assert_eq!(e["topic"], "history");
-            return e["entry"].clone();
-        }
-    }
-    panic!("no entry_added for {}", client.user);
+    let e = client.event_where(Duration::from_secs(5), "entry_added", |e| {
+        e["message"] == "entry_added"
+    });
+    assert_eq!(e["topic"], "history");
+    e["entry"].clone()
 }
 
 /// `history.list` with `fields` once it holds `n` entries (records are written behind the

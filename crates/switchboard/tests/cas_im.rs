@@ -10,22 +10,12 @@
 
 mod common;
 
+use common::calls::registered;
+use common::cas::ok;
 use common::cas::{CasClient, ws_connect, ws_recv, ws_recv_where, ws_send};
 use common::{DOMAIN, SILENCE, Server, Ua, WAIT, token};
 use serde_json::{Value, json};
 use sip::{HeaderName, Message};
-
-fn ok(r: Value) -> Value {
-    assert_eq!(r["response"], 0, "{r}");
-    r
-}
-
-fn registered(srv: &Server, user: &str) -> Ua {
-    let mut ua = Ua::new(srv, user);
-    let c = format!("<{}>", ua.contact_uri());
-    assert_eq!(ua.register(&[&c], Some(600)).status(), Some(200));
-    ua
-}
 
 /// A MESSAGE from `ua` to `to@DOMAIN`, answered to its digest challenge; the final response.
 fn sip_message(ua: &mut Ua, to: &str, content_type: &str, text: &str) -> Message {
@@ -48,24 +38,6 @@ fn phone_receives(ua: &mut Ua) -> Message {
 
 fn body(m: &Message) -> String {
     String::from_utf8_lossy(m.body()).into_owned()
-}
-
-/// The `received` events that reach `client` within a few long-polls, until `n` arrived.
-fn received(client: &CasClient, n: usize) -> Vec<Value> {
-    let mut got = Vec::new();
-    for _ in 0..5 {
-        got.extend(
-            client
-                .events(1)
-                .into_iter()
-                .filter(|e| e["topic"] == "im" && e["message"] == "received"),
-        );
-        if got.len() >= n {
-            break;
-        }
-    }
-    assert_eq!(got.len(), n, "received events: {got:?}");
-    got
 }
 
 fn texts(history: &Value) -> Vec<(String, String)> {
@@ -111,7 +83,7 @@ fn cas_to_cas_over_websocket_and_long_poll() {
         (Some("im"), Some("alice@example.test"), Some("lunch?"))
     );
     assert_eq!(ev["id"], r["id"]);
-    let ev = &received(&bob_http, 1)[0];
+    let ev = &bob_http.events_named("im", "received", 1)[0];
     assert_eq!(ev["text"], "lunch?");
 
     // bob answers over the WebSocket; alice's long-poll sees it.
@@ -121,7 +93,7 @@ fn cas_to_cas_over_websocket_and_long_poll() {
     );
     let reply = ws_recv_where(&mut ws, |v| v["request_id"] == 1).unwrap();
     assert_eq!(reply["response"], 0, "{reply}");
-    assert_eq!(received(&alice, 1)[0]["text"], "yes!");
+    assert_eq!(alice.events_named("im", "received", 1)[0]["text"], "yes!");
 
     // The conversation, from both sides, oldest first.
     let mut bob = bob_http;
@@ -193,7 +165,10 @@ fn cas_to_phone_and_phone_to_cas() {
         "on my way",
     );
     assert_eq!(resp.status(), Some(200));
-    assert_eq!(received(&alice, 1)[0]["from"], "bob@example.test");
+    assert_eq!(
+        alice.events_named("im", "received", 1)[0]["from"],
+        "bob@example.test"
+    );
     // alice's phone gets its copy through the IM service, exactly once.
     assert_eq!(body(&phone_receives(&mut alice_phone)), "on my way");
     assert!(
@@ -233,7 +208,7 @@ fn phone_to_cas_only_recipient() {
     let resp = sip_message(&mut alice_phone, "bob", "text/plain", "are you there?");
     // The SIP face cannot see CAS sessions: accepted rather than OK (RFC 3428 §7).
     assert!(matches!(resp.status(), Some(200 | 202)), "{resp:?}");
-    let ev = &received(&bob, 1)[0];
+    let ev = &bob.events_named("im", "received", 1)[0];
     assert_eq!(
         (ev["from"].as_str(), ev["text"].as_str()),
         (Some("alice@example.test"), Some("are you there?"))
@@ -257,7 +232,7 @@ fn offline_messages_wait_for_login_and_registration() {
 
     // carol logs in: both arrive promptly, marked as stored, oldest first.
     let carol = CasClient::login(&srv, "carol");
-    let evs = received(&carol, 2);
+    let evs = carol.events_named("im", "received", 2);
     let got: Vec<(&str, bool)> = evs
         .iter()
         .map(|e| (e["text"].as_str().unwrap(), e["stored"] == true))

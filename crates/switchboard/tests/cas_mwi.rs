@@ -12,7 +12,7 @@
 
 mod common;
 
-use std::process::Command;
+use common::cas::ok;
 use std::time::{Duration, Instant};
 
 use common::cas::{CasClient, ws_connect, ws_recv_where, ws_send};
@@ -23,70 +23,45 @@ const PBX_PASSWORD: &str = "pbx-secret-1";
 /// 2026-11-05T10:42:00Z in Unix ms.
 const AT: i64 = 1_793_875_320_000;
 
-fn cli(srv: &Server, args: &[&str]) {
-    let data = srv.data_dir();
-    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("--data")
-        .arg(&data)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "switchboard {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A `pbx` system account reporting over CAS for bob (mailbox 4711); waits until the
 /// running server sees it in bob's profile.
 fn configure(srv: &Server, bob: &mut CasClient) {
-    cli(
-        srv,
-        &[
-            "user",
-            "--domain",
-            DOMAIN,
-            "add",
-            "pbx",
-            "--password",
-            PBX_PASSWORD,
-        ],
-    );
-    cli(
-        srv,
-        &[
-            "mwi",
-            "--domain",
-            DOMAIN,
-            "system",
-            "add",
-            "pbx",
-            "--kind",
-            "cas",
-            "--account",
-            "pbx",
-            "--label",
-            "PBX",
-            "--activation",
-            "send",
-        ],
-    );
-    cli(
-        srv,
-        &[
-            "mwi",
-            "--domain",
-            DOMAIN,
-            "assign",
-            "bob",
-            "--system",
-            "pbx",
-            "--mailbox",
-            "4711",
-        ],
-    );
+    srv.cli(&[
+        "user",
+        "--domain",
+        DOMAIN,
+        "add",
+        "pbx",
+        "--password",
+        PBX_PASSWORD,
+    ]);
+    srv.cli(&[
+        "mwi",
+        "--domain",
+        DOMAIN,
+        "system",
+        "add",
+        "pbx",
+        "--kind",
+        "cas",
+        "--account",
+        "pbx",
+        "--label",
+        "PBX",
+        "--activation",
+        "send",
+    ]);
+    srv.cli(&[
+        "mwi",
+        "--domain",
+        DOMAIN,
+        "assign",
+        "bob",
+        "--system",
+        "pbx",
+        "--mailbox",
+        "4711",
+    ]);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let r = ok(bob.call("mwi", "systems", json!({})));
@@ -101,11 +76,6 @@ fn configure(srv: &Server, bob: &mut CasClient) {
     }
 }
 
-fn ok(r: Value) -> Value {
-    assert_eq!(r["response"], 0, "{r}");
-    r
-}
-
 fn report(new: u64, old: u64) -> Value {
     json!({
         "user": "4711", "new": new, "old": old, "urgent_new": 1,
@@ -114,24 +84,6 @@ fn report(new: u64, old: u64) -> Value {
             {"id": "m2", "at": AT + 60_000, "ani": "1002", "dnis": "2000", "urgent": true},
         ],
     })
-}
-
-/// `changed` events reaching `client` within a few long-polls, until `n` arrived.
-fn changed(client: &CasClient, n: usize) -> Vec<Value> {
-    let mut got = Vec::new();
-    for _ in 0..5 {
-        got.extend(
-            client
-                .events(1)
-                .into_iter()
-                .filter(|e| e["topic"] == "mwi" && e["message"] == "changed"),
-        );
-        if got.len() >= n {
-            break;
-        }
-    }
-    assert_eq!(got.len(), n, "changed events: {got:?}");
-    got
 }
 
 fn system<'a>(view: &'a Value, name: &str) -> &'a Value {
@@ -156,7 +108,7 @@ fn system_reports_reach_every_session_with_details() {
     configure(&srv, &mut bob);
     // The profile change itself was announced; drain it.
     ws_recv_where(&mut ws, |v| v["message"] == "changed").expect("profile change");
-    changed(&bob, 1);
+    bob.events_named("mwi", "changed", 1);
 
     let mut pbx = CasClient::login_with(&srv, "pbx", PBX_PASSWORD);
     let r = ok(pbx.call("mwi", "report", report(2, 1)));
@@ -182,7 +134,7 @@ fn system_reports_reach_every_session_with_details() {
     assert_eq!(p["messages"][0]["dnis"], "2000");
     assert_eq!(p["messages"][0]["at"], AT);
     assert_eq!(p["messages"][1]["urgent"], true);
-    let ev = &changed(&bob, 1)[0];
+    let ev = &bob.events_named("mwi", "changed", 1)[0];
     assert_eq!(system(ev, "pbx")["messages"][1]["ani"], "1002");
 
     // The combined view: ours and the PBX side by side, and the total.
@@ -224,7 +176,7 @@ fn offline_client_gets_notices_at_login_across_a_restart() {
     srv.restart();
 
     let bob = CasClient::login(&srv, "bob");
-    let evs = changed(&bob, 2);
+    let evs = bob.events_named("mwi", "changed", 2);
     let got: Vec<(u64, bool)> = evs
         .iter()
         .map(|e| (e["total"]["new"].as_u64().unwrap(), e["stored"] == true))

@@ -11,7 +11,8 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use common::cas::ok;
+use std::time::Duration;
 
 use common::cas::{CasClient, http};
 use common::rtp::tone_wav_b64;
@@ -19,27 +20,15 @@ use common::{DOMAIN, Server, Ua, WAIT, token};
 use serde_json::{Value, json};
 use services::voicemail::wav;
 
-fn ok(r: Value) -> Value {
-    assert_eq!(r["response"], 0, "{r}");
-    r
-}
-
 fn code(r: &Value) -> u64 {
     r["response"].as_u64().unwrap()
 }
 
-/// `vm` events for `client` within a few long-polls, until one named `name` arrived.
+/// The next `vm` event named `name` for `client` within a few long-polls.
 fn vm_event(client: &CasClient, name: &str) -> Value {
-    for _ in 0..5 {
-        if let Some(e) = client
-            .events(1)
-            .into_iter()
-            .find(|e| e["topic"] == "vm" && e["message"] == name)
-        {
-            return e;
-        }
-    }
-    panic!("no vm {name} event for {}", client.user);
+    client.event_where(Duration::from_secs(5), &format!("vm {name}"), |e| {
+        e["topic"] == "vm" && e["message"] == name
+    })
 }
 
 fn messages(r: &Value) -> Vec<Value> {
@@ -281,7 +270,7 @@ fn play_on_phone_completes_asynchronously() {
     // No device registered: pending, then a failure completion.
     let r = ok(bob.call("vm", "play_on_phone", json!({"id": id})));
     assert_eq!(r["pending"], true);
-    let done = completion(&bob, &r["request_id"]);
+    let done = bob.completion(&r["request_id"], Duration::from_secs(20));
     assert_ne!(done["response"], 0, "{done}");
 
     // A registered phone that answers: the completion says playback started.
@@ -302,23 +291,9 @@ fn play_on_phone_completes_asynchronously() {
         &[("Contact", &format!("<{contact}>"))],
         Some(&sdp),
     );
-    let done = completion(&bob, &r["request_id"]);
+    let done = bob.completion(&r["request_id"], Duration::from_secs(20));
     assert_eq!(done["response"], 0, "{done}");
     assert_eq!(done["started"], true);
     let l = ok(bob.call("vm", "list", json!({})));
     assert_eq!(messages(&l)[0]["heard"], true, "played means heard");
-}
-
-fn completion(client: &CasClient, request_id: &Value) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Some(e) = client
-            .events(2)
-            .into_iter()
-            .find(|e| e["completion"] == true && &e["request_id"] == request_id)
-        {
-            return e;
-        }
-    }
-    panic!("no completion for request {request_id}");
 }

@@ -14,11 +14,12 @@
 
 mod common;
 
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Server, ServerOpts};
 
+use common::phones::run_script;
 use common::{have, repo};
 
 fn sipp(server: &Server, scenario: &str, args: &[&str], dir: &std::path::Path) -> Command {
@@ -275,43 +276,22 @@ fn baresip_call(transport: &str) {
         return;
     }
     let server = Server::default_start();
-    let work = tempfile::tempdir().unwrap();
-    let port = server.addr.port().to_string();
-    // The phones use the server's address as their domain, an alias of the default domain.
-    let domain = format!("127.0.0.1:{port}");
-    let out: Output = Command::new("python3")
-        .arg(repo().join("tests/phones/call_test.py"))
-        .args([
-            "127.0.0.1",
-            &port,
-            &domain,
-            "alice",
-            &server.password("alice"),
-            "bob",
-            &server.password("bob"),
-        ])
-        .args(["--transport", transport, "--workdir"])
-        .arg(work.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("\"ok\": true"),
-        "baresip call over {transport} failed:\n{stdout}\n{}\n--- server\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        server.stderr_text()
+    let run = run_script(
+        &server,
+        "call_test.py",
+        ["alice", "bob"],
+        &["--transport", transport],
+        40,
     );
-    for check in [
-        "b_dtmf_1234#",
-        "a_heard_peer_tone",
-        "b_heard_peer_tone",
-        "b_call_closed",
-    ] {
-        assert!(
-            stdout.contains(&format!("\"{check}\": true")),
-            "{check} missing:\n{stdout}"
-        );
-    }
+    run.assert_checks(
+        &server,
+        &[
+            "b_dtmf_1234#",
+            "a_heard_peer_tone",
+            "b_heard_peer_tone",
+            "b_call_closed",
+        ],
+    );
 }
 
 #[test]

@@ -18,14 +18,12 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Server;
 use common::cas::CasClient;
-use serde_json::{Value, json};
-
-use common::{have, repo};
+use common::phones::run_script;
+use common::{Server, have};
+use serde_json::json;
 
 #[test]
 fn baresip_phone_and_cas_client_exchange_messages() {
@@ -34,72 +32,28 @@ fn baresip_phone_and_cas_client_exchange_messages() {
     }
     let t0 = Instant::now();
     let server = Server::default_start();
-    let work = tempfile::tempdir().unwrap();
-    let port = server.addr.port().to_string();
-    // The phone uses the server's address as its domain, an alias of the default domain.
-    let domain = format!("127.0.0.1:{port}");
-    let out_path = work.path().join("im_test.out");
-    let err_path = work.path().join("im_test.err");
-    let mut child = Command::new("python3")
-        .arg(repo().join("tests/phones/im_test.py"))
-        .args([
-            "127.0.0.1",
-            &port,
-            &domain,
-            "bob",
-            &server.password("bob"),
-            "alice",
-            &server.password("alice"),
-        ])
-        .args(["--cas", &format!("http://{}", server.http)])
-        .args(["--deadline", "20", "--workdir"])
-        .arg(work.path().join("run"))
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .unwrap();
-    // im_test.py bounds itself; this is the backstop (kill by PID).
-    let deadline = Instant::now() + Duration::from_secs(25);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break Some(st);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
-    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
-    let context = || {
-        format!(
-            "{stdout}\n{stderr}\n--- baresip\n{}\n--- server\n{}",
-            std::fs::read_to_string(work.path().join("run/bob/baresip.log")).unwrap_or_default(),
-            server.stderr_text()
-        )
-    };
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "im_test.py failed ({status:?}):\n{}",
-        context()
+    let cas = format!("http://{}", server.http);
+    let run = run_script(
+        &server,
+        "im_test.py",
+        ["bob", "alice"],
+        &["--cas", &cas],
+        20,
     );
-    let summary: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("no JSON summary ({e}):\n{}", context()));
-    assert_eq!(summary["ok"], true, "{}", context());
-    for check in [
-        "phone_registered",
-        "cas_send_reached_device",
-        "phone_got_text",
-        "phone_from_is_cas_user",
-        "phone_send_accepted",
-        "cas_got_text",
-        "cas_from_is_phone_user",
-    ] {
-        assert_eq!(summary["checks"][check], true, "{check}: {}", context());
-    }
+    run.assert_checks(
+        &server,
+        &[
+            "phone_registered",
+            "cas_send_reached_device",
+            "phone_got_text",
+            "phone_from_is_cas_user",
+            "phone_send_accepted",
+            "cas_got_text",
+            "cas_from_is_phone_user",
+        ],
+    );
+    let summary = &run.summary;
+    let context = || run.context(&server);
     // CAS → phone: From is alice's AOR in the server's domain.
     assert_eq!(
         summary["phone_received"]["from"],

@@ -18,13 +18,12 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::cas::CasClient;
+use common::phones::run_script;
 use common::rtp::short_prompts;
-use common::{Server, ServerOpts, have, repo};
-use serde_json::Value;
+use common::{Server, ServerOpts, have};
 
 #[test]
 fn baresip_phone_shows_message_waiting_and_its_drop() {
@@ -42,83 +41,22 @@ fn baresip_phone_shows_message_waiting_and_its_drop() {
     let before = bob_cas.call("mwi", "get", serde_json::json!({}));
     assert_eq!(before["total"]["new"], 0, "{before}");
 
-    let work = tempfile::tempdir().unwrap();
-    let port = server.addr.port().to_string();
-    // The phones use the server's address as their domain, an alias of the default domain.
-    let domain = format!("127.0.0.1:{port}");
-    let out_path = work.path().join("mwi_test.out");
-    let err_path = work.path().join("mwi_test.err");
-    let mut child = Command::new("python3")
-        .arg(repo().join("tests/phones/mwi_test.py"))
-        .args([
-            "127.0.0.1",
-            &port,
-            &domain,
-            "alice",
-            &server.password("alice"),
-            "bob",
-            &server.password("bob"),
-            "1234",
-        ])
-        .args(["--deadline", "19", "--workdir"])
-        .arg(work.path().join("run"))
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .unwrap();
-    // mwi_test.py bounds itself; this is the backstop (kill by PID).
-    let deadline = Instant::now() + Duration::from_secs(24);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break Some(st);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
-    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
-    let context = || {
-        let log = |who: &str| {
-            let text = std::fs::read_to_string(work.path().join(format!("run/{who}/baresip.log")))
-                .unwrap_or_default();
-            // A storm would be megabytes: keep the end.
-            let cut = text.len().saturating_sub(20_000);
-            text.get(cut..).unwrap_or_default().to_owned()
-        };
-        format!(
-            "{stdout}\n{stderr}\n--- A\n{}\n--- B\n{}\n--- server\n{}",
-            log("A"),
-            log("B"),
-            server.stderr_text()
-        )
-    };
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "mwi_test.py failed ({status:?}):\n{}",
-        context()
+    let run = run_script(&server, "mwi_test.py", ["alice", "bob"], &["1234"], 19);
+    eprintln!("{}", run.stdout);
+    run.assert_checks(
+        &server,
+        &[
+            "b_subscribed",
+            "b_rang",
+            "a_answered_by_voicemail",
+            "a_hung_up_at_eof",
+            "b_mwi_yes_1_new",
+            "b_vm_established",
+            "b_heard_tone",
+            "b_mwi_no_after_delete",
+            "b_no_subscribe_storm",
+        ],
     );
-    let summary: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("no JSON summary ({e}):\n{}", context()));
-    assert_eq!(summary["ok"], true, "{}", context());
-    eprintln!("{stdout}");
-    for check in [
-        "b_subscribed",
-        "b_rang",
-        "a_answered_by_voicemail",
-        "a_hung_up_at_eof",
-        "b_mwi_yes_1_new",
-        "b_vm_established",
-        "b_heard_tone",
-        "b_mwi_no_after_delete",
-        "b_no_subscribe_storm",
-    ] {
-        assert_eq!(summary["checks"][check], true, "{check}: {}", context());
-    }
 
     // Bob's CAS client heard both changes of our system: one new message, then none.
     let deadline = Instant::now() + Duration::from_secs(3);

@@ -225,32 +225,12 @@ fn baresip_leaves_message_and_hears_it_back() {
     }
     let prompts = short_prompts(300);
     let server = Server::start(ServerOpts::config(&config(prompts.path(), 1, 32000)));
-    let work = tempfile::tempdir().unwrap();
-    let port = server.addr.port().to_string();
-    let domain = format!("127.0.0.1:{port}");
-    let out = std::process::Command::new("python3")
-        .arg(common::repo().join("tests/phones/voicemail_test.py"))
-        .args([
-            "127.0.0.1",
-            &port,
-            &domain,
-            "alice",
-            &server.password("alice"),
-            "bob",
-            &server.password("bob"),
-            "1234",
-        ])
-        .arg("--workdir")
-        .arg(work.path())
-        .args(["--greeting", "2", "--tone", "2", "--listen", "4"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("\"ok\": true"),
-        "baresip voicemail failed:\n{stdout}\n{}\n--- server\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        server.stderr_text()
+    common::phones::run_script(
+        &server,
+        "voicemail_test.py",
+        ["alice", "bob"],
+        &["1234", "--greeting", "2", "--tone", "2", "--listen", "4"],
+        30,
     );
     // 7 deleted the message.
     assert!(

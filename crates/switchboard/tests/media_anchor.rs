@@ -17,19 +17,13 @@
 
 mod common;
 
+use common::calls::registered;
 use std::time::{Duration, Instant};
 
 use common::calls::{ack, ack_with, call, connect, expect_request, in_dialog};
 use common::rtp::{RtpPeer, media_addr, offer};
 use common::{DOMAIN, Server, ServerOpts, Ua, WAIT, sdp};
 use sip::Message;
-
-fn registered(srv: &Server, user: &str) -> Ua {
-    let mut ua = Ua::new(srv, user);
-    let c = format!("<{}>", ua.contact_uri());
-    assert_eq!(ua.register(&[&c], Some(600)).status(), Some(200));
-    ua
-}
 
 fn invite_for(ua: &mut Ua) -> Message {
     ua.recv_where(WAIT, |m| m.is_request() && m.method() == "INVITE")

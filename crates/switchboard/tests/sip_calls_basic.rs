@@ -11,8 +11,9 @@ mod common;
 
 use std::time::Duration;
 
+use common::calls::{cancel_of, is_request, registered};
 use common::{DOMAIN, Request, SILENCE, Server, ServerOpts, Ua, WAIT, options, sdp, token};
-use sip::{HeaderName, Message};
+use sip::HeaderName;
 
 fn invite_to(ua: &mut Ua, callee: &str) -> Request {
     let uri = format!("sip:{callee}@{DOMAIN}");
@@ -156,15 +157,9 @@ fn garbage_does_not_hurt() {
 
 /// bob registered on his own socket; alice ready to call. Returns (alice, bob).
 fn two_parties(srv: &Server) -> (Ua, Ua) {
-    let mut bob = Ua::new(srv, "bob");
-    let c = format!("<{}>", bob.contact_uri());
-    assert_eq!(bob.register(&[&c], Some(600)).status(), Some(200));
+    let bob = registered(srv, "bob");
     let alice = Ua::new(srv, "alice");
     (alice, bob)
-}
-
-fn is_request(m: &Message, method: &str) -> bool {
-    m.is_request() && m.method() == method
 }
 
 #[test]
@@ -259,13 +254,7 @@ fn cancel_before_answer() {
     assert_eq!(alice.next_response(&inv, WAIT).unwrap().status(), Some(180));
 
     // CANCEL: same branch, Request-URI, From, To, Call-ID and CSeq number (§9.1).
-    let mut cancel = inv.clone();
-    cancel.method = "CANCEL".into();
-    cancel.content_type = None;
-    cancel.body.clear();
-    cancel
-        .headers
-        .retain(|(n, _)| n != "Proxy-Authorization" && n != "Contact");
+    let cancel = cancel_of(&inv);
     alice.send(&cancel);
     let resp = alice.final_response(&cancel, WAIT).expect("200 for CANCEL");
     assert_eq!(resp.status(), Some(200));
@@ -300,13 +289,7 @@ fn cancel_before_any_provisional_reaches_the_callee_later() {
         .recv_where(WAIT, |m| is_request(m, "INVITE"))
         .expect("bob should get the INVITE");
     // bob stays silent; alice gives up.
-    let mut cancel = inv.clone();
-    cancel.method = "CANCEL".into();
-    cancel.content_type = None;
-    cancel.body.clear();
-    cancel
-        .headers
-        .retain(|(n, _)| n != "Proxy-Authorization" && n != "Contact");
+    let cancel = cancel_of(&inv);
     alice.send(&cancel);
     assert_eq!(
         alice.final_response(&cancel, WAIT).unwrap().status(),
@@ -343,13 +326,7 @@ fn answer_racing_a_cancel_is_acked_and_hung_up() {
     let btag = token("b");
     bob.reply(&forked, 180, "Ringing", &btag, &[], None);
     assert_eq!(alice.next_response(&inv, WAIT).unwrap().status(), Some(180));
-    let mut cancel = inv.clone();
-    cancel.method = "CANCEL".into();
-    cancel.content_type = None;
-    cancel.body.clear();
-    cancel
-        .headers
-        .retain(|(n, _)| n != "Proxy-Authorization" && n != "Contact");
+    let cancel = cancel_of(&inv);
     alice.send(&cancel);
     assert_eq!(
         alice.final_response(&inv, WAIT).unwrap().status(),

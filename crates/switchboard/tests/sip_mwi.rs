@@ -13,11 +13,13 @@
 
 mod common;
 
+use common::calls::registered;
+use common::cas::ok;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::cas::CasClient;
-use common::{DOMAIN, Server, ServerOpts, Ua, WAIT, have, repo, token};
+use common::{DOMAIN, Server, ServerOpts, Ua, WAIT, have, mwi_state, repo, token};
 use serde_json::{Value, json};
 use sip::Message;
 
@@ -25,94 +27,56 @@ const PBX_PASSWORD: &str = "pbx-secret-2";
 /// Thu, 05 Nov 2026 10:42:00 GMT in Unix ms.
 const AT: i64 = 1_793_875_320_000;
 
-fn cli(srv: &Server, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("--data")
-        .arg(srv.data_dir())
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "switchboard {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn ok(r: Value) -> Value {
-    assert_eq!(r["response"], 0, "{r}");
-    r
-}
-
 /// A SIP system `pbx` and a CAS system `carrier`, both serving bob; waits until the running
 /// server (CAS and SIP face) knows them.
 fn configure(srv: &Server, bob: &mut CasClient) {
     let d = ["--domain", DOMAIN];
-    cli(
-        srv,
-        &["user", d[0], d[1], "add", "pbx", "--password", PBX_PASSWORD],
-    );
-    cli(
-        srv,
-        &[
-            "user",
-            d[0],
-            d[1],
-            "add",
-            "carrier",
-            "--password",
-            PBX_PASSWORD,
-        ],
-    );
-    cli(
-        srv,
-        &[
-            "mwi",
-            d[0],
-            d[1],
-            "system",
-            "add",
-            "pbx",
-            "--account",
-            "pbx",
-            "--label",
-            "PBX",
-        ],
-    );
-    cli(
-        srv,
-        &[
-            "mwi",
-            d[0],
-            d[1],
-            "system",
-            "add",
-            "carrier",
-            "--kind",
-            "cas",
-            "--account",
-            "carrier",
-        ],
-    );
-    cli(
-        srv,
-        &[
-            "mwi",
-            d[0],
-            d[1],
-            "assign",
-            "bob",
-            "--system",
-            "pbx",
-            "--mailbox",
-            "4711",
-        ],
-    );
-    cli(
-        srv,
-        &["mwi", d[0], d[1], "assign", "bob", "--system", "carrier"],
-    );
+    srv.cli(&["user", d[0], d[1], "add", "pbx", "--password", PBX_PASSWORD]);
+    srv.cli(&[
+        "user",
+        d[0],
+        d[1],
+        "add",
+        "carrier",
+        "--password",
+        PBX_PASSWORD,
+    ]);
+    srv.cli(&[
+        "mwi",
+        d[0],
+        d[1],
+        "system",
+        "add",
+        "pbx",
+        "--account",
+        "pbx",
+        "--label",
+        "PBX",
+    ]);
+    srv.cli(&[
+        "mwi",
+        d[0],
+        d[1],
+        "system",
+        "add",
+        "carrier",
+        "--kind",
+        "cas",
+        "--account",
+        "carrier",
+    ]);
+    srv.cli(&[
+        "mwi",
+        d[0],
+        d[1],
+        "assign",
+        "bob",
+        "--system",
+        "pbx",
+        "--mailbox",
+        "4711",
+    ]);
+    srv.cli(&["mwi", d[0], d[1], "assign", "bob", "--system", "carrier"]);
     let deadline = Instant::now() + Duration::from_secs(5);
     while ok(bob.call("mwi", "systems", json!({})))["systems"]
         .as_array()
@@ -137,13 +101,6 @@ fn configure(srv: &Server, bob: &mut CasClient) {
     }
 }
 
-fn registered(srv: &Server, user: &str) -> Ua {
-    let mut ua = Ua::new(srv, user);
-    let c = format!("<{}>", ua.contact_uri());
-    assert_eq!(ua.register(&[&c], Some(600)).status(), Some(200));
-    ua
-}
-
 /// Every request reaching `ua` within `wait` (answered 200), until `done` says enough.
 fn requests(ua: &mut Ua, wait: Duration, done: impl Fn(&[Message]) -> bool) -> Vec<Message> {
     let deadline = Instant::now() + wait;
@@ -166,9 +123,10 @@ fn body(m: &Message) -> String {
     String::from_utf8_lossy(m.body()).into_owned()
 }
 
-fn summary_with(ms: &[Message], line: &str) -> bool {
-    ms.iter()
-        .any(|m| m.method() == "NOTIFY" && body(m).contains(line))
+/// Whether a NOTIFY among `ms` says `waiting` with `Voice-Message` `counts` (new, old,
+/// urgent new, urgent old).
+fn notified(ms: &[Message], waiting: bool, counts: [u32; 4]) -> bool {
+    ms.iter().any(|m| mwi_state(m) == Some((waiting, counts)))
 }
 
 fn system<'a>(view: &'a Value, name: &str) -> &'a Value {
@@ -284,15 +242,16 @@ fn external_system_over_sip_reaches_cas_phone_and_devices() {
 
     // The phone: the aggregated summary on its subscription, and the text.
     let got = requests(&mut phone, WAIT, |ms| {
-        summary_with(ms, "Voice-Message: 3/1 (1/0)")
+        notified(ms, true, [3, 1, 1, 0])
             && ms
                 .iter()
                 .any(|m| m.method() == "MESSAGE" && body(m).contains("3 new"))
     });
-    assert!(summary_with(&got, "Voice-Message: 3/1 (1/0)"), "{got:?}");
+    assert!(notified(&got, true, [3, 1, 1, 0]), "{got:?}");
     let notify = got.iter().rev().find(|m| m.method() == "NOTIFY").unwrap();
-    assert!(
-        body(notify).contains("Messages-Waiting: yes"),
+    assert_eq!(
+        mwi_state(notify),
+        Some((true, [3, 1, 1, 0])),
         "{}",
         body(notify)
     );
@@ -339,10 +298,8 @@ fn unsolicited_notify_where_configured() {
     let mut phone = registered(&srv, "bob");
     let mut carrier = CasClient::login_with(&srv, "carrier", PBX_PASSWORD);
     ok(carrier.call("mwi", "report", json!({"user": "bob", "new": 2, "old": 5})));
-    let got = requests(&mut phone, WAIT, |ms| {
-        summary_with(ms, "Voice-Message: 2/5")
-    });
-    assert!(summary_with(&got, "Voice-Message: 2/5 (0/0)"), "{got:?}");
+    let got = requests(&mut phone, WAIT, |ms| notified(ms, true, [2, 5, 0, 0]));
+    assert!(notified(&got, true, [2, 5, 0, 0]), "{got:?}");
     assert!(got.iter().all(|m| m.method() != "MESSAGE"), "{got:?}");
     let n = got.iter().find(|m| m.method() == "NOTIFY").unwrap();
     assert!(
@@ -444,10 +401,8 @@ fn external_system_publishes_message_summary() {
     assert_eq!(r.header_named("Expires").map(str::trim), Some("120"));
     let e1 = etag(&r);
     assert_eq!(pbx_counts(&mut bob), (2, 1, 1), "not stored before the 200");
-    let got = requests(&mut phone, WAIT, |ms| {
-        summary_with(ms, "Voice-Message: 2/1 (1/0)")
-    });
-    assert!(summary_with(&got, "Messages-Waiting: yes"), "{got:?}");
+    let got = requests(&mut phone, WAIT, |ms| notified(ms, true, [2, 1, 1, 0]));
+    assert!(notified(&got, true, [2, 1, 1, 0]), "{got:?}");
 
     // Refresh: no body, SIP-If-Match → a new tag, counts kept.
     let r = publish(&mut pbx, "4711", Some(&e1), 120, None);
@@ -471,12 +426,11 @@ fn external_system_publishes_message_summary() {
         (0, 3, 0),
         "modify not stored before the 200"
     );
-    let got = requests(&mut phone, WAIT, |ms| {
-        summary_with(ms, "Voice-Message: 0/3 (0/0)")
-    });
+    let got = requests(&mut phone, WAIT, |ms| notified(ms, false, [0, 3, 0, 0]));
     let last = got.iter().rev().find(|m| m.method() == "NOTIFY").unwrap();
-    assert!(
-        body(last).contains("Messages-Waiting: no"),
+    assert_eq!(
+        mwi_state(last),
+        Some((false, [0, 3, 0, 0])),
         "{}",
         body(last)
     );

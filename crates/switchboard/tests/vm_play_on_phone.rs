@@ -16,34 +16,16 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use common::cas::ok;
+use std::time::Duration;
 
 use common::calls::expect_request;
 use common::cas::CasClient;
 use common::rtp::{RtpPeer, best_tone, media_addr, tone_wav_b64};
 use common::{SILENCE, Server, ServerOpts, Ua, WAIT, sdp, token};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const TONE: f64 = 700.0;
-
-fn ok(r: Value) -> Value {
-    assert_eq!(r["response"], 0, "{r}");
-    r
-}
-
-fn completion(client: &CasClient, request_id: &Value) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Some(e) = client
-            .events(1)
-            .into_iter()
-            .find(|e| e["completion"] == true && &e["request_id"] == request_id)
-        {
-            return e;
-        }
-    }
-    panic!("no completion for request {request_id}");
-}
 
 /// Starts a server, leaves bob a 1.5 s message of `TONE` from alice, registers two phones
 /// of bob's. Returns (server, bob's CAS client, message id, phones).
@@ -117,7 +99,7 @@ fn every_device_rings_the_first_to_answer_hears_the_message() {
     assert_eq!(cancel.call_id(), inv2.call_id());
     p2.reply(&inv2, 487, "Request Terminated", "p2", &[], None);
 
-    let done = completion(&bob, &r["request_id"]);
+    let done = bob.completion(&r["request_id"], Duration::from_secs(10));
     assert_eq!(done["response"], 0, "{done}");
     assert_eq!(done["started"], true, "{done}");
 
@@ -146,7 +128,10 @@ fn a_silent_device_is_cancelled_when_its_late_provisional_comes() {
     let inv2 = invite(&mut p2);
     let rtp = RtpPeer::new();
     answer(&mut p1, &inv1, &rtp);
-    assert_eq!(completion(&bob, &r["request_id"])["started"], true);
+    assert_eq!(
+        bob.completion(&r["request_id"], Duration::from_secs(10))["started"],
+        true
+    );
     assert!(
         p2.recv_where(Duration::from_millis(200), |m| m.method() == "CANCEL")
             .is_none(),
@@ -174,7 +159,7 @@ fn a_named_device_that_is_busy_fails_the_request() {
     assert_eq!(r["pending"], true, "{r}");
     let inv = invite(&mut p2);
     p2.reply(&inv, 486, "Busy Here", &token("t"), &[], None);
-    let done = completion(&bob, &r["request_id"]);
+    let done = bob.completion(&r["request_id"], Duration::from_secs(10));
     assert_ne!(done["response"], 0, "{done}");
     assert!(done.to_string().contains("486"), "{done}");
     assert!(

@@ -1,16 +1,42 @@
-//! Call helpers for media tests on the raw test UA: place a call that must be answered,
-//! acknowledge a 2xx (with or without an SDP answer), hang up, and answer the server's
-//! requests as a device.
+//! Call helpers on the raw test UA: register a device, place a call that must be answered,
+//! acknowledge a 2xx (with or without an SDP answer), CANCEL, hang up, and answer the
+//! server's requests as a device.
 
 use std::time::Duration;
 
 use sip::{HeaderName, Message};
 
-use super::{DOMAIN, Request, Ua, WAIT, new_branch};
+use super::{DOMAIN, Request, Server, Ua, WAIT, new_branch};
 
 /// Configuration for tests of the B2BUA's own failure statuses (480, 486): without
 /// voicemail, which would otherwise answer unanswered, busy and unregistered callees.
 pub const NO_VOICEMAIL: &str = "[voicemail]\nenabled = false\n";
+
+/// `user`'s device on its own UDP socket, registered for 600 s.
+pub fn registered(srv: &Server, user: &str) -> Ua {
+    let mut ua = Ua::new(srv, user);
+    let c = format!("<{}>", ua.contact_uri());
+    assert_eq!(ua.register(&[&c], Some(600)).status(), Some(200));
+    ua
+}
+
+/// Whether `m` is a `method` request.
+pub fn is_request(m: &Message, method: &str) -> bool {
+    m.is_request() && m.method() == method
+}
+
+/// The CANCEL of `invite` as sent (§9.1: same branch, Request-URI, From, To, Call-ID and
+/// CSeq number; no body, credentials or Contact).
+pub fn cancel_of(invite: &Request) -> Request {
+    let mut cancel = invite.clone();
+    cancel.method = "CANCEL".into();
+    cancel.content_type = None;
+    cancel.body.clear();
+    cancel
+        .headers
+        .retain(|(n, _)| n != "Proxy-Authorization" && n != "Contact");
+    cancel
+}
 
 /// The Contact URI of a message (the remote target of its dialog).
 pub fn contact_of(m: &Message) -> Option<String> {

@@ -1,9 +1,10 @@
 //! A minimal CAS client for the tests: blocking HTTP/1.1 over `TcpStream` (JSON or XML
-//! bodies), long-poll, and a WebSocket client (tungstenite, blocking).
+//! bodies), long-poll (with bounded waits for an event, `n` events or a completion), and a
+//! WebSocket client (tungstenite, blocking).
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -95,6 +96,12 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The reply, asserting success (`response` 0).
+pub fn ok(r: Value) -> Value {
+    assert_eq!(r["response"], 0, "{r}");
+    r
+}
+
 /// A logged-in HTTP client.
 pub struct CasClient {
     pub addr: SocketAddr,
@@ -180,6 +187,41 @@ impl CasClient {
         );
         assert_eq!(r.status, 200, "{}", r.text());
         r.json()["events"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The first event satisfying `pred` within `wait` (1 s long-polls; the events before it
+    /// are dropped); panics naming `what` when none came.
+    pub fn event_where(&self, wait: Duration, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if let Some(e) = self.events(1).into_iter().find(|e| pred(e)) {
+                return e;
+            }
+        }
+        panic!("no {what} event for {:?} within {wait:?}", self.user);
+    }
+
+    /// The `topic`.`message` events within a few 1 s long-polls (5 s at most), until `n`
+    /// arrived; exactly `n` must.
+    pub fn events_named(&self, topic: &str, message: &str, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut got = Vec::new();
+        while got.len() < n && Instant::now() < deadline {
+            got.extend(
+                self.events(1)
+                    .into_iter()
+                    .filter(|e| e["topic"] == topic && e["message"] == message),
+            );
+        }
+        assert_eq!(got.len(), n, "{topic}.{message} events: {got:?}");
+        got
+    }
+
+    /// The completion event of the asynchronous request `request_id` within `wait`.
+    pub fn completion(&self, request_id: &Value, wait: Duration) -> Value {
+        self.event_where(wait, &format!("completion of {request_id}"), |e| {
+            e["completion"] == true && &e["request_id"] == request_id
+        })
     }
 }
 

@@ -30,9 +30,9 @@ pub fn send_bye(ua: &mut Ua, call: &Call) {
     ua.send(&b);
 }
 
-/// The `Voice-Message` counts `(new, old)` a phone of `user` is told: a message-summary
-/// fetch (SUBSCRIBE with `Expires: 0`, RFC 6665 §4.4.3) and the NOTIFY it brings.
-pub fn phone_summary(srv: &Server, user: &str) -> (u64, u64, String) {
+/// What a phone of `user` is told (`Messages-Waiting`, `Voice-Message` new/old) and the body:
+/// a message-summary fetch (SUBSCRIBE with `Expires: 0`, RFC 6665 §4.4.3) and its NOTIFY.
+pub fn phone_summary(srv: &Server, user: &str) -> (bool, (u64, u64), String) {
     let mut ua = Ua::new(srv, user);
     ua.new_call();
     let uri = format!("sip:{user}@{DOMAIN}");
@@ -49,14 +49,7 @@ pub fn phone_summary(srv: &Server, user: &str) -> (u64, u64, String) {
         .expect("a NOTIFY for the message-summary fetch");
     ua.reply(&notify, 200, "OK", &common::token("t"), &[], None);
     let body = String::from_utf8_lossy(notify.body()).into_owned();
-    let counts = body
-        .lines()
-        .find_map(|l| l.strip_prefix("Voice-Message:"))
-        .map(|v| {
-            let v = v.split('(').next().unwrap().trim();
-            let (n, o) = v.split_once('/').expect("new/old");
-            (n.trim().parse().unwrap(), o.trim().parse().unwrap())
-        })
-        .unwrap_or((0, 0));
-    (counts.0, counts.1, body)
+    let (waiting, [new, old, ..]) = common::mwi_state(&notify)
+        .unwrap_or_else(|| panic!("not a message-summary NOTIFY:\n{body}"));
+    (waiting, (new.into(), old.into()), body)
 }
