@@ -11,13 +11,22 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::client::ClientTxn;
+use crate::completed::CompletedTable;
 use crate::key::{AckKey, ClientKey, ServerKey};
 use crate::server::ServerTxn;
 use crate::timer::{TimerQueue, TxnRef};
 use crate::{ClientTxnId, Input, Output, ServerTxnId, Timers, TxnError};
 
 /// Live transactions per side beyond which new ones are refused ([`TxnError::Overloaded`]).
+/// Completed non-INVITE server transactions over UDP are not counted here (see
+/// [`DEFAULT_MAX_COMPLETED`]).
 pub const DEFAULT_MAX_TRANSACTIONS: usize = 100_000;
+
+/// Completed non-INVITE server transactions (waiting for Timer J) kept at most; beyond it
+/// the oldest is dropped early. Each holds only its key, final response, target and id
+/// (≈ 0.2 KiB plus the response), against ≈ 2 KiB for a live transaction, so the bound is
+/// four times [`DEFAULT_MAX_TRANSACTIONS`]: 12,500 requests/s for 32 s.
+pub const DEFAULT_MAX_COMPLETED: usize = 400_000;
 
 /// The transaction layer of one SIP element. `A` is the caller's transport target.
 #[derive(Debug)]
@@ -28,6 +37,8 @@ pub struct Endpoint<A> {
     pub(crate) client_index: BTreeMap<ClientKey, ClientTxnId>,
     pub(crate) servers: BTreeMap<ServerTxnId, ServerTxn<A>>,
     pub(crate) server_index: BTreeMap<ServerKey, ServerTxnId>,
+    /// Non-INVITE server transactions in Completed over unreliable transports (§17.2.2).
+    pub(crate) completed: CompletedTable<A>,
     /// Server INVITE transactions in Accepted, for the ACK of their 2xx (§13.3.1.4).
     pub(crate) ack_index: BTreeMap<AckKey, ServerTxnId>,
     pub(crate) queue: TimerQueue,
@@ -45,6 +56,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             client_index: BTreeMap::new(),
             servers: BTreeMap::new(),
             server_index: BTreeMap::new(),
+            completed: CompletedTable::new(DEFAULT_MAX_COMPLETED),
             ack_index: BTreeMap::new(),
             queue: TimerQueue::default(),
             out: VecDeque::new(),
@@ -53,9 +65,18 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         }
     }
 
-    /// Bounds the live transactions per side (client, server); at least 1.
+    /// Bounds the live transactions per side (client, server); at least 1. Completed
+    /// non-INVITE server transactions have their own bound, [`Endpoint::with_max_completed`].
     pub fn with_max_transactions(mut self, max: usize) -> Self {
         self.max_transactions = max.max(1);
+        self
+    }
+
+    /// Bounds the completed non-INVITE server transactions kept for Timer J; at least 1.
+    /// Beyond it the one nearest to Timer J ends early (a retransmission of its request
+    /// would reach the TU as new) rather than new requests being refused.
+    pub fn with_max_completed(mut self, max: usize) -> Self {
+        self.completed.max = max.max(1);
         self
     }
 
@@ -102,6 +123,10 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                         TxnRef::Server(id) => self.server_timer(now, id, timer),
                     }
                 }
+                // Timer J (§17.2.2).
+                while let Some(txn) = self.completed.pop_due(now) {
+                    self.out.push_back(Output::ServerTerminated { txn });
+                }
                 Ok(())
             }
             Input::TransportError { target } => {
@@ -117,16 +142,28 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
 
     /// The earliest pending timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.queue.next()
+        match (self.queue.next(), self.completed.next()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Live (client, server) transactions.
+    /// Live (client, server) transactions; the server count includes the completed
+    /// non-INVITE ones waiting for Timer J.
     pub fn len(&self) -> (usize, usize) {
-        (self.clients.len(), self.servers.len())
+        (
+            self.clients.len(),
+            self.servers.len() + self.completed.len(),
+        )
+    }
+
+    /// Completed non-INVITE server transactions waiting for Timer J (the compact table).
+    pub fn completed_len(&self) -> usize {
+        self.completed.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.clients.is_empty() && self.servers.is_empty()
+        self.clients.is_empty() && self.servers.is_empty() && self.completed.is_empty()
     }
 
     pub(crate) fn transmit(&mut self, target: A, bytes: Bytes) {
@@ -164,6 +201,9 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             .collect();
         for id in servers {
             self.terminate_server(id);
+        }
+        for txn in self.completed.remove_target(&target) {
+            self.out.push_back(Output::ServerTerminated { txn });
         }
     }
 }

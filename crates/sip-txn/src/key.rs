@@ -1,6 +1,8 @@
 //! Transaction matching keys: client side §17.1.3, server side §17.2.3 (RFC 3261 branch or
 //! the RFC 2543 fallback), and the index that finds the INVITE a 2xx ACK belongs to.
 
+use std::sync::Arc;
+
 use sip::{HeaderName, Message};
 
 /// §17.1.3: a response matches the client transaction whose request had the same top Via
@@ -24,99 +26,143 @@ impl ClientKey {
     }
 }
 
-/// §17.2.3 server transaction key. ACK is keyed as INVITE so that it finds its transaction.
+/// §17.2.3 server transaction key, stored once and compactly: the fields are written into
+/// one shared byte string (a kind byte, then length-prefixed fields), so a key costs one
+/// allocation whatever its kind, the index and the transaction share it, and an RFC 2543 key
+/// does not make every entry as large as its seven fields. ACK is keyed as INVITE so that it
+/// finds its transaction.
+///
+/// Two keys are equal exactly when their fields are: every field is length-prefixed, so no
+/// field's bytes can run into the next one.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum ServerKey {
-    /// The branch carries the magic cookie: branch, sent-by and method identify the
-    /// transaction.
-    Branch {
-        branch: String,
-        host: String,
-        port: Option<u16>,
-        method: String,
-    },
-    /// RFC 2543 peers: Request-URI, To tag, From tag, Call-ID, CSeq and top Via.
-    Legacy {
-        uri: String,
-        to_tag: Option<String>,
-        from_tag: Option<String>,
-        call_id: String,
-        seq: u32,
-        method: String,
-        via: String,
-    },
-}
+pub(crate) struct ServerKey(Arc<[u8]>);
+
+/// The branch carries the magic cookie: branch, sent-by and method identify the transaction.
+const BRANCH: u8 = 0;
+/// RFC 2543 peers: Request-URI, From tag, Call-ID, CSeq, top Via and To tag.
+const LEGACY: u8 = 1;
 
 impl ServerKey {
     /// The key of the transaction a request belongs to (ACK maps to INVITE).
     pub(crate) fn of(msg: &Message) -> Option<ServerKey> {
-        let method = match msg.method() {
-            "ACK" => "INVITE",
-            m => m,
-        };
-        Self::build(msg, method)
+        Self::build(msg, Self::method_of(msg), ToTag::Message)
     }
 
     /// The key of the INVITE a CANCEL targets: §9.2 applies the §17.2.3 rules as if the
     /// CANCEL were the INVITE.
     pub(crate) fn cancelled_by(msg: &Message) -> Option<ServerKey> {
-        Self::build(msg, "INVITE")
+        Self::build(msg, "INVITE", ToTag::Message)
     }
 
-    fn build(msg: &Message, method: &str) -> Option<ServerKey> {
-        let via = msg.top_via()?;
-        if via.is_rfc3261_branch() {
-            return Some(ServerKey::Branch {
-                branch: via.branch()?.to_owned(),
-                // Host's Display prints addresses canonically and names as written.
-                host: via.host.to_string().to_ascii_lowercase(),
-                port: via.port,
-                method: method.to_owned(),
-            });
-        }
-        let top_via = msg.header_values(HeaderName::Via).first().map(|v| {
-            v.chars()
-                .filter(|c| *c != ' ' && *c != '\t')
-                .collect::<String>()
-        })?;
-        Some(ServerKey::Legacy {
-            uri: msg.uri_str().to_owned(),
-            to_tag: msg.to()?.tag().map(str::to_owned),
-            from_tag: msg.from()?.tag().map(str::to_owned),
-            call_id: msg.call_id()?.to_owned(),
-            seq: msg.cseq()?.seq,
-            method: method.to_owned(),
-            via: top_via,
-        })
+    /// The key of the request a response answers, when the request's key was an RFC 3261
+    /// one: the response copies the top Via (sent-by and branch unchanged) and the CSeq.
+    /// Legacy keys need the Request-URI, which a response lacks.
+    pub(crate) fn answered_by(response: &Message) -> Option<ServerKey> {
+        let method = response.cseq()?.method;
+        Self::build(response, method, ToTag::Message).filter(|k| !k.is_legacy())
     }
 
     /// For an RFC 2543 ACK: the key of an INVITE sent without a To tag. The ACK carries the
-    /// tag of the response, which the caller then compares (§17.2.3).
-    pub(crate) fn without_to_tag(&self) -> Option<ServerKey> {
-        match self {
-            ServerKey::Legacy {
-                to_tag: Some(_),
-                uri,
-                from_tag,
-                call_id,
-                seq,
-                method,
-                via,
-            } => Some(ServerKey::Legacy {
-                uri: uri.clone(),
-                to_tag: None,
-                from_tag: from_tag.clone(),
-                call_id: call_id.clone(),
-                seq: *seq,
-                method: method.clone(),
-                via: via.clone(),
-            }),
-            _ => None,
-        }
+    /// tag of the response, which the caller then compares (§17.2.3). `None` for an RFC 3261
+    /// key or an ACK without a To tag (its key is already the untagged one).
+    pub(crate) fn without_to_tag(msg: &Message) -> Option<ServerKey> {
+        msg.to()?.tag()?;
+        Self::build(msg, Self::method_of(msg), ToTag::Absent).filter(ServerKey::is_legacy)
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<[u8]> {
+        &self.0
     }
 
     pub(crate) fn is_legacy(&self) -> bool {
-        matches!(self, ServerKey::Legacy { .. })
+        self.0.first() == Some(&LEGACY)
+    }
+
+    /// Bytes held by the key besides its handle: the shared allocation (two reference
+    /// counts and the encoded fields).
+    #[cfg(test)]
+    pub(crate) fn heap_bytes(&self) -> usize {
+        2 * size_of::<usize>() + self.0.len()
+    }
+
+    fn method_of(msg: &Message) -> &str {
+        match msg.method() {
+            "ACK" => "INVITE",
+            m => m,
+        }
+    }
+
+    fn build(msg: &Message, method: &str, to_tag: ToTag) -> Option<ServerKey> {
+        let via = msg.top_via()?;
+        let mut k = Vec::with_capacity(96);
+        if via.is_rfc3261_branch() {
+            k.push(BRANCH);
+            put(&mut k, method.as_bytes());
+            put(&mut k, via.branch()?.as_bytes());
+            // Host's Display prints addresses canonically and names as written.
+            let host = via.host.to_string();
+            put_with(
+                &mut k,
+                host.len(),
+                host.bytes().map(|b| b.to_ascii_lowercase()),
+            );
+            put_opt(
+                &mut k,
+                via.port.map(u16::to_be_bytes).as_ref().map(|p| &p[..]),
+            );
+            return Some(ServerKey(k.into()));
+        }
+        let top_via = msg.header_values(HeaderName::Via).first().copied()?;
+        let via_bytes = || top_via.bytes().filter(|c| *c != b' ' && *c != b'\t');
+        k.push(LEGACY);
+        put(&mut k, method.as_bytes());
+        put(&mut k, msg.uri_str().as_bytes());
+        put_opt(&mut k, msg.from()?.tag().map(str::as_bytes));
+        put(&mut k, msg.call_id()?.as_bytes());
+        k.extend_from_slice(&msg.cseq()?.seq.to_be_bytes());
+        put_with(&mut k, via_bytes().count(), via_bytes());
+        let tag = msg.to()?.tag();
+        put_opt(
+            &mut k,
+            match to_tag {
+                ToTag::Message => tag.map(str::as_bytes),
+                ToTag::Absent => None,
+            },
+        );
+        Some(ServerKey(k.into()))
+    }
+}
+
+/// Where a legacy key's To tag comes from.
+#[derive(Clone, Copy)]
+enum ToTag {
+    Message,
+    Absent,
+}
+
+/// Appends a field: its length (LEB128) then its bytes.
+fn put(k: &mut Vec<u8>, field: &[u8]) {
+    put_with(k, field.len(), field.iter().copied());
+}
+
+fn put_with(k: &mut Vec<u8>, len: usize, bytes: impl Iterator<Item = u8>) {
+    let mut n = len;
+    while n >= 0x80 {
+        k.push((n & 0x7f) as u8 | 0x80);
+        n >>= 7;
+    }
+    k.push(n as u8);
+    k.extend(bytes);
+}
+
+/// An optional field: a presence byte, then the field.
+fn put_opt(k: &mut Vec<u8>, field: Option<&[u8]>) {
+    match field {
+        None => k.push(0),
+        Some(f) => {
+            k.push(1);
+            put(k, f);
+        }
     }
 }
 
@@ -172,7 +218,10 @@ mod tests {
         assert!(invite.is_legacy());
         let ack = ServerKey::of(&req(via, "ACK", "<sip:b@example.com>;tag=t")).unwrap();
         assert_ne!(invite, ack);
-        assert_eq!(Some(invite), ack.without_to_tag());
+        assert_eq!(
+            Some(invite),
+            ServerKey::without_to_tag(&req(via, "ACK", "<sip:b@example.com>;tag=t"))
+        );
         let spaced = ServerKey::of(&req(
             "SIP/2.0/UDP  h.example.com",
             "INVITE",

@@ -42,9 +42,15 @@
 //! retransmission of §13.3.1.4 runs over every transport, because the ACK is end to end and
 //! a later hop may be unreliable. Every terminated server transaction yields
 //! [`Output::ServerTerminated`].
+//!
+//! A non-INVITE server transaction in Completed over an unreliable transport is no longer a
+//! full transaction: it shrinks to its key, final response bytes and target in a compact
+//! table with a FIFO of Timer J deadlines, bounded apart from live transactions
+//! ([`Endpoint::with_max_completed`]; the oldest is dropped early when it is full).
 
 mod ack;
 mod client;
+mod completed;
 mod endpoint;
 mod error;
 mod key;
@@ -55,7 +61,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-pub use endpoint::{DEFAULT_MAX_TRANSACTIONS, Endpoint};
+pub use endpoint::{DEFAULT_MAX_COMPLETED, DEFAULT_MAX_TRANSACTIONS, Endpoint};
 pub use error::TxnError;
 
 /// The protocol timer base values (RFC 3261 §17.1.1.1, Table 4).

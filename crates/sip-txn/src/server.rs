@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sip::{Message, Method};
 
+use crate::completed::Completed;
 use crate::endpoint::Endpoint;
 use crate::key::{AckKey, ServerKey};
 use crate::timer::{Timer, TxnRef};
@@ -63,6 +64,11 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             self.retransmitted_request(id);
             return Ok(());
         }
+        // §17.2.2: in Completed a retransmission gets the final response again.
+        if let Some((target, bytes)) = self.completed.retransmission(&key) {
+            self.transmit(target, bytes);
+            return Ok(());
+        }
         if self.servers.len() >= self.max_transactions {
             return Err(TxnError::Overloaded(Box::new(msg)));
         }
@@ -84,7 +90,9 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             last: None,
             interval: self.timers.t1,
             final_to_tag: None,
-            from_tag: msg.from().and_then(|f| f.tag()).map(str::to_owned),
+            from_tag: invite
+                .then(|| msg.from().and_then(|f| f.tag()).map(str::to_owned))
+                .flatten(),
             ack_key: invite.then(|| AckKey::of(&msg)).flatten(),
             acked: false,
         };
@@ -165,7 +173,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             return self.server_index.get(key).copied();
         }
         let tag = ack.to().and_then(|t| t.tag()).map(str::to_owned);
-        [Some(key.clone()), key.without_to_tag()]
+        [Some(key.clone()), ServerKey::without_to_tag(ack)]
             .into_iter()
             .flatten()
             .filter_map(|k| self.server_index.get(&k).copied())
@@ -185,10 +193,16 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         let status = response.status().ok_or(TxnError::NotAResponse)?;
         let r = TxnRef::Server(id);
         let (t1, t64) = (self.timers.t1, self.t64());
-        let txn = self
-            .servers
-            .get_mut(&id)
-            .ok_or(TxnError::UnknownTransaction(id))?;
+        let Some(txn) = self.servers.get_mut(&id) else {
+            // A completed non-INVITE transaction has already sent its final response.
+            let completed =
+                ServerKey::answered_by(&response).is_some_and(|k| self.completed.holds(&k, id));
+            return Err(if completed {
+                TxnError::InvalidState { txn: id, status }
+            } else {
+                TxnError::UnknownTransaction(id)
+            });
+        };
         let bytes = response.message_bytes();
         use ServerState::*;
         match (txn.invite, txn.state, status) {
@@ -217,15 +231,12 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                 self.queue.set(r, Timer::H, now, t64);
             }
             (false, Trying | Proceeding, _) => {
-                txn.state = Completed;
-                let reliable = txn.reliable;
-                txn.last = Some(bytes.clone());
                 let target = txn.source.clone();
-                self.transmit(target, bytes);
-                if reliable {
+                if txn.reliable {
+                    self.transmit(target, bytes);
                     self.terminate_server(id);
                 } else {
-                    self.queue.set(r, Timer::J, now, t64);
+                    self.enter_completed_non_invite(now, id, target, bytes);
                 }
                 return Ok(());
             }
@@ -264,8 +275,37 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                 }
                 self.terminate_server(id);
             }
-            (Timer::I | Timer::J, _) => self.terminate_server(id),
+            (Timer::I, _) => self.terminate_server(id),
             _ => {}
+        }
+    }
+
+    /// §17.2.2 over an unreliable transport: the full transaction gives way to a compact
+    /// entry (key, response, target) until Timer J; see [`crate::completed`].
+    fn enter_completed_non_invite(
+        &mut self,
+        now: Instant,
+        id: ServerTxnId,
+        target: A,
+        bytes: Bytes,
+    ) {
+        let response: Box<[u8]> = bytes.as_ref().into();
+        self.transmit(target.clone(), bytes);
+        // A non-INVITE server transaction arms no timer before Timer J, and has no ACK key.
+        let Some(txn) = self.servers.remove(&id) else {
+            return;
+        };
+        if self.server_index.get(&txn.key) == Some(&id) {
+            self.server_index.remove(&txn.key);
+        }
+        let entry = Completed {
+            id,
+            response,
+            target,
+        };
+        let until = now.checked_add(self.t64()).unwrap_or(now);
+        if let Some(txn) = self.completed.insert(txn.key, entry, until) {
+            self.out.push_back(Output::ServerTerminated { txn });
         }
     }
 

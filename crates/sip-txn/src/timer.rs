@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use crate::{ClientTxnId, ServerTxnId};
 
 /// The timers of RFC 3261 §17 (Table 4) and RFC 6026, plus the UAS 2xx retransmission
-/// (§13.3.1.4).
+/// (§13.3.1.4). Timer J (server non-INVITE) is not here: the completed table keeps its
+/// deadlines (`crate::completed`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Timer {
     /// INVITE request retransmission (client).
@@ -30,8 +31,6 @@ pub(crate) enum Timer {
     H,
     /// Wait for ACK retransmissions (server INVITE).
     I,
-    /// Wait for request retransmissions (server non-INVITE).
-    J,
     /// Wait in Accepted for INVITE retransmissions and the ACK (server, RFC 6026).
     L,
     /// 2xx retransmission until the ACK arrives (server INVITE, §13.3.1.4).
@@ -48,14 +47,7 @@ impl Timer {
         Timer::K,
         Timer::M,
     ];
-    const SERVER: [Timer; 6] = [
-        Timer::G,
-        Timer::H,
-        Timer::I,
-        Timer::J,
-        Timer::L,
-        Timer::Retransmit2xx,
-    ];
+    const SERVER: [Timer; 5] = [Timer::G, Timer::H, Timer::I, Timer::L, Timer::Retransmit2xx];
 }
 
 /// Which transaction a timer belongs to.
