@@ -56,28 +56,24 @@ fn m_line(body: &[u8]) -> String {
 /// The calls that need libopus on both sides.
 #[cfg(feature = "opus")]
 mod with_opus {
-    use std::net::{SocketAddr, UdpSocket};
     use std::time::{Duration, Instant};
 
     use super::*;
-    use common::rtp::{best_tone, media_addr, message_files, read_wav, tone_share};
+    use common::rtp::{RtpPeer, best_tone, media_addr, message_files, read_wav, tone_share};
 
-    /// A softphone's media side speaking Opus at 48 kHz stereo.
+    /// A softphone's media side speaking Opus at 48 kHz stereo: common's RTP peer with an
+    /// Opus encoder and decoder.
     struct OpusPeer {
-        sock: UdpSocket,
-        to: SocketAddr,
+        rtp: RtpPeer,
         enc: media_server::opus::Encoder,
         dec: media_server::opus::Decoder,
-        seq: u16,
-        ts: u32,
         phase: f64,
     }
 
     impl OpusPeer {
         fn new() -> OpusPeer {
             OpusPeer {
-                sock: UdpSocket::bind("127.0.0.1:0").unwrap(),
-                to: "127.0.0.1:9".parse().unwrap(),
+                rtp: RtpPeer::new(),
                 enc: media_server::opus::Encoder::new(
                     48000,
                     media_server::opus::Channels::Stereo,
@@ -87,24 +83,12 @@ mod with_opus {
                 // The listener decodes to 8 kHz mono so the common Goertzel helpers apply.
                 dec: media_server::opus::Decoder::new(8000, media_server::opus::Channels::Mono)
                     .unwrap(),
-                seq: 7,
-                ts: 90_000,
                 phase: 0.0,
             }
         }
 
         fn port(&self) -> u16 {
-            self.sock.local_addr().unwrap().port()
-        }
-
-        fn send(&mut self, pt: u8, marker: bool, ts: u32, payload: &[u8]) {
-            let mut p = vec![0x80, pt | if marker { 0x80 } else { 0 }];
-            p.extend_from_slice(&self.seq.to_be_bytes());
-            p.extend_from_slice(&ts.to_be_bytes());
-            p.extend_from_slice(&0x0bad_cafe_u32.to_be_bytes());
-            p.extend_from_slice(payload);
-            self.seq = self.seq.wrapping_add(1);
-            self.sock.send_to(&p, self.to).unwrap();
+            self.rtp.port()
         }
 
         /// `ms` of a sine at `hz` on both channels, Opus in 20 ms packets, paced in real time.
@@ -119,69 +103,35 @@ mod with_opus {
                 }
                 let mut out = [0u8; 1500];
                 let n = self.enc.encode(&pcm, &mut out).unwrap();
-                let ts = self.ts;
-                self.send(OPUS_PT, i == 0, ts, &out[..n]);
-                self.ts = self.ts.wrapping_add(960);
+                let ts = self.rtp.next_ts(960);
+                self.rtp.send_packet(OPUS_PT, i == 0, ts, &out[..n]);
                 let due = start + Duration::from_millis(u64::from(i + 1) * 20);
                 std::thread::sleep(due.saturating_duration_since(Instant::now()));
             }
         }
 
-        /// RFC 4733 events at the 48 kHz clock: durations in 48 kHz units.
+        /// RFC 4733 events at the 48 kHz clock.
         fn send_digits(&mut self, digits: &str) {
-            for d in digits.chars() {
-                let event = match d {
-                    '0'..='9' => d as u8 - b'0',
-                    '#' => 11,
-                    _ => panic!("digit {d}"),
-                };
-                let ts = self.ts;
-                for (i, (dur, end)) in [
-                    (960u16, false),
-                    (2880, false),
-                    (4800, true),
-                    (4800, true),
-                    (4800, true),
-                ]
-                .into_iter()
-                .enumerate()
-                {
-                    let mut payload = vec![event, if end { 0x80 | 10 } else { 10 }];
-                    payload.extend_from_slice(&dur.to_be_bytes());
-                    self.send(EVENT_PT, i == 0, ts, &payload);
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                self.ts = self.ts.wrapping_add(9600);
-                std::thread::sleep(Duration::from_millis(60));
-            }
+            self.rtp.send_events(EVENT_PT, 48000, digits);
         }
 
         /// Opus received within `dur` (stopping after `quiet` of silence once something came),
         /// decoded to 8 kHz mono; (samples, Opus packets, packets of any other payload type).
         fn listen(&mut self, dur: Duration, quiet: Duration) -> (Vec<i16>, usize, usize) {
-            let deadline = Instant::now() + dur;
-            let (mut pcm, mut packets, mut other) = (Vec::new(), 0, 0);
-            let mut buf = [0u8; 2048];
-            loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
+            let (mut pcm, mut other) = (Vec::new(), 0);
+            let dec = &mut self.dec;
+            let packets = self.rtp.receive(dur, Some(quiet), |pt, payload| {
+                if pt == OPUS_PT {
+                    let mut out = [0i16; 960];
+                    let got = dec.decode(payload, &mut out, false).unwrap();
+                    pcm.extend_from_slice(&out[..got]);
+                    return true;
                 }
-                let wait = if packets > 0 { quiet.min(left) } else { left };
-                self.sock.set_read_timeout(Some(wait)).unwrap();
-                match self.sock.recv_from(&mut buf) {
-                    Ok((n, _)) if n > 12 && buf[1] & 0x7f == OPUS_PT => {
-                        packets += 1;
-                        let mut out = [0i16; 960];
-                        let got = self.dec.decode(&buf[12..n], &mut out, false).unwrap();
-                        pcm.extend_from_slice(&out[..got]);
-                    }
-                    Ok((n, _)) if n > 12 && !(72..=76).contains(&(buf[1] & 0x7f)) => other += 1,
-                    Ok(_) => {}
-                    Err(_) if packets > 0 => break,
-                    Err(_) => {}
+                if !(72..=76).contains(&pt) {
+                    other += 1;
                 }
-            }
+                false
+            });
             (pcm, packets, other)
         }
     }
@@ -203,7 +153,7 @@ mod with_opus {
             "{answer}"
         );
         ack(&mut alice, &inv, &ok);
-        rtp.to = media_addr(ok.body());
+        rtp.rtp.to = media_addr(ok.body());
         // Greeting + beep arrive as Opus; then recording starts.
         let (greeting, packets, other) =
             rtp.listen(Duration::from_secs(5), Duration::from_millis(300));
@@ -248,7 +198,7 @@ mod with_opus {
             "{ok:?}"
         );
         ack(&mut bob, &inv, &ok);
-        rtp.to = media_addr(ok.body());
+        rtp.rtp.to = media_addr(ok.body());
         let (_, n, _) = rtp.listen(Duration::from_secs(2), Duration::from_millis(300));
         assert!(n > 10, "no PIN prompt");
         rtp.send_digits("1234#");

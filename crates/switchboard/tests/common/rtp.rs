@@ -67,14 +67,23 @@ impl RtpPeer {
         self.sock.local_addr().unwrap().port()
     }
 
-    fn packet(&mut self, pt: u8, marker: bool, ts: u32, payload: &[u8]) -> Vec<u8> {
+    /// Sends one RTP packet (the next sequence number) to `to`. The server may be dead
+    /// (crash tests): a refused send is not an error here.
+    pub fn send_packet(&mut self, pt: u8, marker: bool, ts: u32, payload: &[u8]) {
         let mut p = vec![0x80, pt | if marker { 0x80 } else { 0 }];
         p.extend_from_slice(&self.seq.to_be_bytes());
         p.extend_from_slice(&ts.to_be_bytes());
         p.extend_from_slice(&self.ssrc.to_be_bytes());
         p.extend_from_slice(payload);
         self.seq = self.seq.wrapping_add(1);
-        p
+        let _ = self.sock.send_to(&p, self.to);
+    }
+
+    /// The current RTP timestamp; the clock then advances by `step`.
+    pub fn next_ts(&mut self, step: u32) -> u32 {
+        let ts = self.ts;
+        self.ts = self.ts.wrapping_add(step);
+        ts
     }
 
     /// `ms` of a sine at `hz`, paced in real time (20 ms packets), PCMU.
@@ -87,11 +96,8 @@ impl RtpPeer {
                     ulaw_encode((self.phase.sin() * 12_000.0) as i16)
                 })
                 .collect();
-            let ts = self.ts;
-            let p = self.packet(0, i == 0, ts, &frame);
-            // The server may be dead (crash tests): a refused send is not an error here.
-            let _ = self.sock.send_to(&p, self.to);
-            self.ts = self.ts.wrapping_add(160);
+            let ts = self.next_ts(160);
+            self.send_packet(0, i == 0, ts, &frame);
             let due = start + Duration::from_millis(u64::from(i + 1) * 20);
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
         }
@@ -99,6 +105,13 @@ impl RtpPeer {
 
     /// RFC 4733 events (PT 101) for each digit: start, update, three end packets.
     pub fn send_digits(&mut self, digits: &str) {
+        self.send_events(101, 8000, digits);
+    }
+
+    /// RFC 4733 events with payload type `pt` at an RTP clock of `rate` Hz (durations and
+    /// timestamps scale with it): per digit 20/60/100 ms, the end packet three times.
+    pub fn send_events(&mut self, pt: u8, rate: u32, digits: &str) {
+        let per_ms = (rate / 1000) as u16;
         for d in digits.chars() {
             let event = match d {
                 '0'..='9' => d as u8 - b'0',
@@ -106,24 +119,22 @@ impl RtpPeer {
                 '#' => 11,
                 _ => panic!("digit {d}"),
             };
-            let ts = self.ts;
-            for (i, (dur, end)) in [
-                (160u16, false),
-                (480, false),
-                (800, true),
-                (800, true),
-                (800, true),
+            let ts = self.next_ts(200 * u32::from(per_ms));
+            for (i, (ms, end)) in [
+                (20u16, false),
+                (60, false),
+                (100, true),
+                (100, true),
+                (100, true),
             ]
             .into_iter()
             .enumerate()
             {
                 let mut payload = vec![event, if end { 0x80 | 10 } else { 10 }];
-                payload.extend_from_slice(&dur.to_be_bytes());
-                let p = self.packet(101, i == 0, ts, &payload);
-                let _ = self.sock.send_to(&p, self.to);
+                payload.extend_from_slice(&(ms * per_ms).to_be_bytes());
+                self.send_packet(pt, i == 0, ts, &payload);
                 std::thread::sleep(Duration::from_millis(20));
             }
-            self.ts = self.ts.wrapping_add(1600);
             std::thread::sleep(Duration::from_millis(60));
         }
     }
@@ -131,8 +142,26 @@ impl RtpPeer {
     /// Decoded audio received within `dur`, stopping early after `quiet` without packets
     /// once something arrived. Returns (samples, packets).
     pub fn listen(&self, dur: Duration, quiet: Option<Duration>) -> (Vec<i16>, usize) {
-        let deadline = Instant::now() + dur;
         let mut pcm = Vec::new();
+        let packets = self.receive(dur, quiet, |pt, payload| {
+            if pt == 0 {
+                pcm.extend(payload.iter().map(|b| ulaw_decode(*b)));
+            }
+            pt == 0
+        });
+        (pcm, packets)
+    }
+
+    /// Hands each RTP packet received within `dur` to `take(payload type, payload)`, which
+    /// says whether it is audio; stops early after `quiet` without packets once audio came.
+    /// Returns the number of audio packets.
+    pub fn receive(
+        &self,
+        dur: Duration,
+        quiet: Option<Duration>,
+        mut take: impl FnMut(u8, &[u8]) -> bool,
+    ) -> usize {
+        let deadline = Instant::now() + dur;
         let mut packets = 0;
         let mut buf = [0u8; 2048];
         loop {
@@ -146,9 +175,10 @@ impl RtpPeer {
             };
             self.sock.set_read_timeout(Some(wait)).unwrap();
             match self.sock.recv_from(&mut buf) {
-                Ok((n, _)) if n > 12 && buf[1] & 0x7f == 0 => {
-                    packets += 1;
-                    pcm.extend(buf[12..n].iter().map(|b| ulaw_decode(*b)));
+                Ok((n, _)) if n > 12 => {
+                    if take(buf[1] & 0x7f, &buf[12..n]) {
+                        packets += 1;
+                    }
                 }
                 Ok(_) => {}
                 Err(_) => {
@@ -158,7 +188,7 @@ impl RtpPeer {
                 }
             }
         }
-        (pcm, packets)
+        packets
     }
 
     /// Waits (at most `max`) for the first audio packet from the engine; true if one came.
