@@ -12,6 +12,7 @@
 mod common;
 
 use common::cas::ok;
+use common::rtp::wav_files;
 use std::time::Duration;
 
 use common::cas::{CasClient, http};
@@ -33,21 +34,6 @@ fn vm_event(client: &CasClient, name: &str) -> Value {
 
 fn messages(r: &Value) -> Vec<Value> {
     r["messages"].as_array().unwrap().clone()
-}
-
-fn wav_files(srv: &Server, user: &str) -> usize {
-    let dir = srv
-        .data_dir()
-        .join("voicemail")
-        .join(DOMAIN.replace('.', "%2E"))
-        .join(user);
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with("msg-"))
-                .count()
-        })
-        .unwrap_or(0)
 }
 
 #[test]

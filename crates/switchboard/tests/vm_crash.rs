@@ -24,6 +24,7 @@ mod common;
 #[path = "vm_crash/peer.rs"]
 mod peer;
 
+use common::rtp::wav_files;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::Command;
 use std::sync::Arc;
@@ -44,21 +45,6 @@ pub fn audio(seconds: usize) -> String {
         .map(|i| ((i % 40) as i16 - 20) * 400)
         .collect();
     common::rtp::b64(&wav::pcm16(8000, &samples))
-}
-
-pub fn wav_files(srv: &Server, user: &str) -> usize {
-    let dir = srv
-        .data_dir()
-        .join("voicemail")
-        .join(DOMAIN.replace('.', "%2E"))
-        .join(user);
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with("msg-"))
-                .count()
-        })
-        .unwrap_or(0)
 }
 
 fn part_files(srv: &Server, user: &str) -> usize {

@@ -296,6 +296,22 @@ pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// How many stored messages (`msg-*`) `user`'s mailbox directory holds.
+pub fn wav_files(srv: &super::Server, user: &str) -> usize {
+    let dir = srv
+        .data_dir()
+        .join("voicemail")
+        .join(super::DOMAIN.replace('.', "%2E"))
+        .join(user);
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("msg-"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 /// The stored voicemail messages (`msg-*.wav`) under `dir`.
 pub fn message_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
