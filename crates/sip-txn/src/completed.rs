@@ -115,6 +115,10 @@ impl<A> CompletedTable<A> {
                 return Some(id);
             }
         }
+        // Give back the deadline list's memory after a burst (amortised: it halves at most).
+        if self.expiry.capacity() > 1024 && self.expiry.len() < self.expiry.capacity() / 4 {
+            self.expiry.shrink_to(self.expiry.len() * 2);
+        }
         None
     }
 
@@ -191,6 +195,35 @@ mod tests {
             &b"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;rport;branch=z9hG4bK-524287-1---a5d7c9e1f3b2a4c6\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=8f2d\r\nTo: <sip:alice@example.com>\r\nCall-ID: 7c1b9e3f0a2d4c6e8b1a3f5d7e9c2b4a\r\nCSeq: 2 REGISTER\r\nContent-Length: 0\r\n\r\n"[..],
         )
         .unwrap()
+    }
+
+    #[test]
+    fn deadline_list_gives_memory_back_after_a_burst() {
+        let t0 = Instant::now();
+        let mut table = CompletedTable::new(10_000);
+        for i in 0..5_000u64 {
+            let req = sip::parse_datagram(format!(
+                "OPTIONS sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK{i}\r\nFrom: <sip:a@example.com>;tag=f\r\nTo: <sip:b@example.com>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            ).into_bytes()).unwrap();
+            let entry = Completed {
+                id: ServerTxnId(i),
+                response: Box::new([]),
+                target: 0u8,
+            };
+            assert!(
+                table
+                    .insert(ServerKey::of(&req).unwrap(), entry, t0)
+                    .is_none()
+            );
+        }
+        let burst = table.expiry.capacity();
+        while table.pop_due(t0).is_some() {}
+        assert!(table.is_empty());
+        assert!(
+            table.expiry.capacity() < burst / 2,
+            "{burst} -> {}",
+            table.expiry.capacity()
+        );
     }
 
     /// What one completed entry costs, from sizes and buffer lengths (no counting

@@ -24,8 +24,9 @@ pub const DEFAULT_MAX_TRANSACTIONS: usize = 100_000;
 
 /// Completed non-INVITE server transactions (waiting for Timer J) kept at most; beyond it
 /// the oldest is dropped early. Each holds only its key, final response, target and id
-/// (≈ 0.2 KiB plus the response), against ≈ 2 KiB for a live transaction, so the bound is
-/// four times [`DEFAULT_MAX_TRANSACTIONS`]: 12,500 requests/s for 32 s.
+/// (≈ 0.2 KiB plus the response; a full transaction entry with its timers cost ≈ 1.5 KiB plus
+/// the response's build buffer), so the bound is four times [`DEFAULT_MAX_TRANSACTIONS`]:
+/// 12,500 requests/s for 32 s.
 pub const DEFAULT_MAX_COMPLETED: usize = 400_000;
 
 /// The transaction layer of one SIP element. `A` is the caller's transport target.
