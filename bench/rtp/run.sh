@@ -97,7 +97,7 @@ step() {  # label control pid K round
   local base=$((58000 + 4 * (n % 64))); n=$((n + 1))
   local extra=()
   [[ -n "$pid" ]] && extra=(--relay-pid "$pid")
-  nice -n "$NICE" taskset -c "$GEN_CPUS" timeout $((secs * 4 + 60)) python3 "$HERE/rtpbench.py" \
+  nice -n "$NICE" taskset -c "$GEN_CPUS" timeout $((secs * 4 + 60)) python3 "$HERE/../rtpbench.py" \
     --control "$control" "${extra[@]}" --label "$label" --calls "$k" --step-secs "$secs" \
     --max-loss-pct 0.000001 --max-p99-us 1e12 --max-total-secs $((secs * 3 + 30)) \
     --base-port "$base" --out "$RUN/$label-K$k-r$r.json" 2>&1 | grep -v '^RESULT' | sed "s/^/[$label] /" >&2 || true
