@@ -434,3 +434,45 @@ fn authorization_pending_block_hidden_and_directory() {
     assert_eq!(bad["response"], 400);
     seen.assert_private();
 }
+
+/// A user's watcher decisions live in memory: their number is capped, over `rules` and over
+/// `authorize`, and a refused request changes nothing.
+#[test]
+fn watcher_decisions_are_capped() {
+    let srv = Server::start(ServerOpts::config(""));
+    let mut bob = CasClient::login(&srv, "bob");
+    let names = |prefix: &str, n: usize| -> Vec<String> {
+        (0..n).map(|i| format!("{prefix}{i}@example.org")).collect()
+    };
+    // 3,000 + 3,000 decisions: over the cap of 5,000, refused as a whole.
+    let r = bob.call(
+        "presence",
+        "rules",
+        json!({"allow": names("a", 3000), "deny": names("d", 3000)}),
+    );
+    assert_ne!(r["response"], json!(0), "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("at most"),
+        "{r}"
+    );
+    let r = bob.call("presence", "rules", json!({}));
+    assert_eq!(r["response"], json!(0), "{r}");
+    assert!(!r.to_string().contains("a0@example.org"), "{r}");
+
+    // Exactly at the cap: accepted; one more decision for a new watcher: refused; changing
+    // a decision already there: still accepted.
+    let r = bob.call("presence", "rules", json!({"allow": names("a", 5000)}));
+    assert_eq!(r["response"], json!(0), "{r}");
+    let r = bob.call(
+        "presence",
+        "authorize",
+        json!({"watcher": "newcomer@example.org", "decision": "allow"}),
+    );
+    assert_ne!(r["response"], json!(0), "{r}");
+    let r = bob.call(
+        "presence",
+        "authorize",
+        json!({"watcher": "a7@example.org", "decision": "block"}),
+    );
+    assert_eq!(r["response"], json!(0), "{r}");
+}

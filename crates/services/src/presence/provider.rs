@@ -19,6 +19,15 @@ use crate::provider::{BoxFuture, Caller, Outcome, Provider, store_error};
 
 /// Users one request may name.
 const MAX_USERS: usize = 500;
+/// Watcher decisions one user may keep (allow, deny and block lists together): the rules are
+/// held in memory, so an authenticated user must not be able to grow them without bound.
+const MAX_DECISIONS: usize = 10 * MAX_USERS;
+
+fn too_many_decisions() -> CasError {
+    CasError::bad_request(format!(
+        "at most {MAX_DECISIONS} watcher decisions (allow, deny and block together)"
+    ))
+}
 /// Users one user may follow (CAS `presence.subscribe`) at a time.
 const MAX_FOLLOWED: usize = 2000;
 /// Longest note, in characters.
@@ -243,6 +252,9 @@ impl PresenceTopic {
             let r = t.rules.entry(me.clone()).or_default();
             match decision {
                 Some(d) => {
+                    if r.watchers.len() >= MAX_DECISIONS && !r.watchers.contains_key(&watcher) {
+                        return Err(too_many_decisions());
+                    }
                     r.watchers.insert(watcher.clone(), d);
                 }
                 None => {
@@ -318,20 +330,23 @@ impl PresenceTopic {
         {
             let mut t = self.presence.lock();
             let before = t.rules.get(me).cloned().unwrap_or_default();
-            let r = t.rules.entry(me.to_owned()).or_default();
+            let mut after = before.clone();
             if let Some(v) = visible {
-                r.visible = v;
+                after.visible = v;
             }
             if let Some(s) = same_domain {
-                r.same_domain = s;
+                after.same_domain = s;
             }
             for (d, users) in &lists {
-                r.watchers.retain(|_, x| x != d);
+                after.watchers.retain(|_, x| x != d);
                 for u in users {
-                    r.watchers.insert(u.clone(), *d);
+                    after.watchers.insert(u.clone(), *d);
                 }
             }
-            let after = r.clone();
+            if after.watchers.len() > MAX_DECISIONS {
+                return Err(too_many_decisions());
+            }
+            t.rules.insert(me.to_owned(), after.clone());
             let writes = &self.presence.inner.writes;
             let watchers: std::collections::BTreeSet<&String> = before
                 .watchers
