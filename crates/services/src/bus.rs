@@ -116,4 +116,19 @@ impl Bus {
     pub fn subscribe(&self) -> broadcast::Receiver<BusEvent> {
         self.tx.subscribe()
     }
+
+    /// For a listener that lagged (lost events may have included session starts and ends):
+    /// asks the CAS hub for its sessions now, and once more a second later. The answer
+    /// (`SessionsSnapshot`) comes in bus order, so events after it apply on top of it; the
+    /// second answer mends a session that started or ended between the hub's snapshot and
+    /// its own bus event (or a query the hub's listener lost). Call it once the listener has
+    /// caught up (`Receiver::is_empty`), or the answer may be lost the same way.
+    pub fn resync_sessions(&self) {
+        self.publish(BusEvent::SessionsQuery);
+        let bus = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            bus.publish(BusEvent::SessionsQuery);
+        });
+    }
 }

@@ -41,6 +41,13 @@ impl Core {
                     }
                 }
             }
+            BusEvent::SessionsSnapshot { sessions } => {
+                self.cas_sessions = sessions
+                    .into_iter()
+                    .filter(|(_, ids)| !ids.is_empty())
+                    .map(|(user, ids)| (user, ids.len()))
+                    .collect();
+            }
             BusEvent::PresenceChanged { aor, version } => self.presence_changed(&aor, version),
             BusEvent::PresenceAuthChanged {
                 presentity,

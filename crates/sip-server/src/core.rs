@@ -99,6 +99,7 @@ impl Core {
         mut shutdown: oneshot::Receiver<()>,
     ) {
         let mut housekeeping = Instant::now() + Duration::from_secs(30);
+        let mut resync_due = false;
         let mut media_notes = self.media_calls.take_notes();
         loop {
             let now = Instant::now();
@@ -128,12 +129,21 @@ impl Core {
                     None => break,
                 },
                 Some(note) = recv_note(&mut media_notes) => self.on_media_note(note),
-                ev = bus.recv() => match ev {
-                    Ok(ev) => self.on_bus(ev),
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        warn!(lost = n, "sip core lagged behind the bus");
+                ev = bus.recv() => {
+                    match ev {
+                        Ok(ev) => self.on_bus(ev),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            warn!(lost = n, "sip core lagged behind the bus, resyncing CAS sessions");
+                            resync_due = true;
+                        }
+                        Err(_) => {}
                     }
-                    Err(_) => {}
+                    // Lost events may have been session starts and ends (MESSAGE tells
+                    // delivered from stored by them): ask the hub once caught up.
+                    if resync_due && bus.is_empty() {
+                        resync_due = false;
+                        self.deps.bus.resync_sessions();
+                    }
                 },
                 _ = tokio::time::sleep_until(next.max(now).into()) => {}
             }

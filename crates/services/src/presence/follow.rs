@@ -43,22 +43,9 @@ pub(super) fn spawn(p: Presence, mut rx: broadcast::Receiver<BusEvent>) {
             }
             if resync_due && rx.is_empty() {
                 resync_due = false;
-                resync(&p.inner.bus);
+                p.inner.bus.resync_sessions();
             }
         }
-    });
-}
-
-/// Lost events may have included session starts and ends: ask the CAS hub for its sessions
-/// now, and once more a second later. The answer comes in bus order, so events after it
-/// apply on top of it; the second answer mends a session that started or ended between the
-/// hub's snapshot and its own bus event (or a query the hub's listener lost).
-fn resync(bus: &crate::bus::Bus) {
-    bus.publish(BusEvent::SessionsQuery);
-    let bus = bus.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        bus.publish(BusEvent::SessionsQuery);
     });
 }
 
