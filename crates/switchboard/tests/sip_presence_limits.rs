@@ -1,7 +1,8 @@
 //! Presence hardening against the real binary: no user enumeration (SIP SUBSCRIBE and CAS
 //! `presence.get` answer a non-existent user like a hidden one), bounded state (per-watcher
 //! subscription cap, per-presentity publication cap), subscription dialogs that a third party
-//! knowing the Call-ID cannot extend or end, and "connected on mobile" in the compound PIDF.
+//! knowing the Call-ID cannot extend or end, "connected on mobile" in the compound PIDF, and
+//! hostile SUBSCRIBE/PUBLISH/NOTIFY-answer input.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -11,8 +12,12 @@
 
 mod common;
 
+use common::calls::is_request;
 use common::cas::CasClient;
-use common::{DOMAIN, Request, SILENCE, Server, ServerOpts, Ua, WAIT, Wire};
+use common::presence::*;
+use std::time::{Duration, Instant};
+
+use common::{DOMAIN, SILENCE, Server, ServerOpts, Ua, WAIT, Wire};
 use serde_json::json;
 use sip::{HeaderName, Message};
 
@@ -22,31 +27,10 @@ fn start(extra: &str) -> Server {
     )))
 }
 
-fn is_request(m: &Message, method: &str) -> bool {
-    m.is_request() && m.method() == method
-}
-
-fn subscribe_req(ua: &mut Ua, user: &str, event: &str, expires: u32) -> Request {
-    let uri = format!("sip:{user}@{DOMAIN}");
-    let contact = format!("<{}>", ua.contact_uri());
-    ua.request("SUBSCRIBE", &uri, &format!("<{uri}>"))
-        .header("Contact", &contact)
-        .header("Event", event)
-        .header("Expires", &expires.to_string())
-}
-
-/// The next NOTIFY, answered 200.
-fn notify(ua: &mut Ua) -> Message {
-    let n = ua
-        .recv_where(WAIT, |m| is_request(m, "NOTIFY"))
-        .expect("a NOTIFY should arrive");
-    ua.reply(&n, 200, "OK", "unused", &[], None);
-    n
-}
-
-fn sub_state(n: &Message) -> String {
+/// The state without `;expires=` (the remaining time differs by a second or so between two
+/// subscriptions).
+fn state_only(n: &Message) -> String {
     let s = n.header_named("Subscription-State").unwrap_or_default();
-    // The remaining time differs by a second or so between two subscriptions.
     s.split(";expires=").next().unwrap_or_default().to_owned()
 }
 
@@ -56,13 +40,13 @@ fn shape(ua: &mut Ua, user: &str) -> (Option<u16>, String, Option<u32>, String, 
     ua.new_call();
     let req = subscribe_req(ua, user, "presence", 600);
     let resp = ua.authenticated(&req, None);
-    let n = notify(ua);
+    let n = notify(ua, 200);
     let reason = resp.reason().to_owned();
     (
         resp.status(),
         reason,
         resp.expires(),
-        sub_state(&n),
+        state_only(&n),
         format!(
             "{:?} {}",
             n.content_type(),
@@ -149,7 +133,7 @@ fn subscriptions_per_watcher_are_capped() {
         let req = subscribe_req(&mut alice, user, "presence", 600);
         let resp = alice.authenticated(&req, None);
         assert!(matches!(resp.status(), Some(200 | 202)), "{user}: {resp:?}");
-        notify(&mut alice);
+        notify(&mut alice, 200);
         dialogs.push((req, resp));
     }
     alice.new_call();
@@ -178,33 +162,23 @@ fn subscriptions_per_watcher_are_capped() {
         .header("Event", "presence")
         .header("Expires", "0");
     assert_eq!(alice.transact(&unsub).status(), Some(200));
-    let n = notify(&mut alice);
-    assert_eq!(sub_state(&n), "terminated;reason=timeout");
+    let n = notify(&mut alice, 200);
+    assert_eq!(state_only(&n), "terminated;reason=timeout");
     std::thread::sleep(std::time::Duration::from_millis(100));
     alice.new_call();
     let req = subscribe_req(&mut alice, "bob", "presence", 600);
     assert_eq!(alice.authenticated(&req, None).status(), Some(200));
 }
 
-/// A PUBLISH of `basic` from `ua` (None: refresh of `etag`).
-fn publish(ua: &mut Ua, basic: Option<&str>, etag: Option<&str>) -> Message {
-    ua.new_call();
-    let aor = ua.aor();
-    let mut r = ua
-        .request("PUBLISH", &aor, &format!("<{aor}>"))
-        .header("Event", "presence")
-        .header("Expires", "600");
-    if let Some(e) = etag {
-        r = r.header("SIP-If-Match", e);
-    }
-    if let Some(b) = basic {
-        r.content_type = Some("application/pidf+xml".into());
-        r.body = format!(
+/// A PUBLISH of `basic` from `ua` for its own AOR (None: refresh of `etag`).
+fn publish_basic(ua: &mut Ua, basic: Option<&str>, etag: Option<&str>) -> Message {
+    let doc = basic.map(|b| {
+        let aor = ua.aor();
+        format!(
             "<?xml version=\"1.0\"?><presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"{aor}\"><tuple id=\"t\"><status><basic>{b}</basic></status></tuple></presence>"
         )
-        .into_bytes();
-    }
-    ua.authenticated(&r, None)
+    });
+    publish(ua, doc.as_deref(), etag, 600)
 }
 
 #[test]
@@ -214,19 +188,19 @@ fn publications_per_presentity_are_capped() {
     let mut etags = Vec::new();
     let mut phones: Vec<Ua> = (0..3).map(|_| Ua::new(&srv, "bob")).collect();
     for p in &mut phones {
-        let r = publish(p, Some("open"), None);
+        let r = publish_basic(p, Some("open"), None);
         assert_eq!(r.status(), Some(200));
         etags.push(r.header_named("SIP-ETag").unwrap().to_owned());
     }
     // The oldest publication made room for the newest; the other two still refresh.
-    let r = publish(&mut phones[0], None, Some(&etags[0]));
+    let r = publish_basic(&mut phones[0], None, Some(&etags[0]));
     assert_eq!(
         r.status(),
         Some(412),
         "the first publication should be gone"
     );
     for i in 1..3 {
-        let r = publish(&mut phones[i], None, Some(&etags[i]));
+        let r = publish_basic(&mut phones[i], None, Some(&etags[i]));
         assert_eq!(r.status(), Some(200), "publication {i}");
     }
 }
@@ -239,7 +213,7 @@ fn refreshes_must_come_from_the_watcher() {
     let req = subscribe_req(&mut alice, "bob", "presence", 600);
     let resp = alice.authenticated(&req, None);
     assert_eq!(resp.status(), Some(200));
-    notify(&mut alice);
+    notify(&mut alice, 200);
     let to = resp.header(HeaderName::To).unwrap().to_owned();
     let target = match resp.contacts().first() {
         Some(sip::ContactValue::Addr(a)) => a.uri.raw().to_owned(),
@@ -275,7 +249,7 @@ fn refreshes_must_come_from_the_watcher() {
     // The watcher itself refreshes from its flow without a challenge ...
     let r = refresh(&mut alice, "300");
     assert_eq!(alice.transact(&r).status(), Some(200));
-    notify(&mut alice);
+    notify(&mut alice, 200);
     // ... and from a new flow (e.g. after a NAT rebinding) with its credentials.
     let mut moved = Ua::on_wire(&srv, "alice", Wire::udp());
     moved.call_id = alice.call_id.clone();
@@ -283,7 +257,7 @@ fn refreshes_must_come_from_the_watcher() {
     moved.cseq = alice.cseq + 10;
     let r = refresh(&mut moved, "300");
     assert_eq!(moved.authenticated(&r, None).status(), Some(200));
-    notify(&mut moved);
+    notify(&mut moved, 200);
 }
 
 #[test]
@@ -293,7 +267,7 @@ fn connected_on_mobile_is_a_tuple_of_the_compound_view() {
     alice.new_call();
     let req = subscribe_req(&mut alice, "bob", "presence", 600);
     assert_eq!(alice.authenticated(&req, None).status(), Some(200));
-    let first = String::from_utf8_lossy(notify(&mut alice).body()).into_owned();
+    let first = String::from_utf8_lossy(notify(&mut alice, 200).body()).into_owned();
     assert!(!first.contains("id=\"mobile\""), "{first}");
 
     let mut bob = CasClient::login(&srv, "bob");
@@ -302,7 +276,7 @@ fn connected_on_mobile_is_a_tuple_of_the_compound_view() {
     assert_eq!(r["response"], 0, "{r}");
     // The login (IM available) and the mobile flag may come as one NOTIFY or two.
     for _ in 0..3 {
-        doc = String::from_utf8_lossy(notify(&mut alice).body()).into_owned();
+        doc = String::from_utf8_lossy(notify(&mut alice, 200).body()).into_owned();
         if doc.contains("id=\"mobile\"") {
             break;
         }
@@ -323,7 +297,158 @@ fn connected_on_mobile_is_a_tuple_of_the_compound_view() {
 
     let r = bob.call("presence", "set", json!({"mobile": false}));
     assert_eq!(r["response"], 0, "{r}");
-    let doc = String::from_utf8_lossy(notify(&mut alice).body()).into_owned();
+    let doc = String::from_utf8_lossy(notify(&mut alice, 200).body()).into_owned();
     assert!(!doc.contains("id=\"mobile\""), "{doc}");
     assert!(doc.contains("<tuple id=\"im\""), "{doc}");
+}
+
+/// Hostile or odd input never breaks the notifier (RFC 6665, RFC 3903): huge and malformed
+/// `Expires`, odd `Event` parameters, a non-SIP Request-URI, a foreign `id` in the dialog,
+/// garbage `SIP-If-Match`, and watchers answering NOTIFYs with `503 Retry-After: 0` (no
+/// retry storm) or odd statuses; the subscription lives on and the server keeps answering.
+#[test]
+fn hostile_subscribe_publish_and_notify_answers() {
+    let srv = start("subscribe_max_expires = 1000\n");
+    let mut bob = Ua::new(&srv, "bob");
+    register(&mut bob, "");
+    let mut alice = Ua::new(&srv, "alice");
+
+    // A huge Expires is taken as 2^32-1 (RFC 3261 §20.19) and shortened to the maximum.
+    let (resp, n, _) = subscribe(&mut alice, "bob", "presence", 0);
+    assert_eq!(resp.status(), Some(200));
+    assert_eq!(sub_state(&n), "terminated;reason=timeout");
+    // (Its own socket, so that its NOTIFYs do not mix with the ones checked below.)
+    let mut big = Ua::new(&srv, "alice");
+    let mut req = subscribe_req(&mut big, "bob", "presence", 1);
+    for (n, v) in &mut req.headers {
+        if n == "Expires" {
+            "999999999999999999999".clone_into(v);
+        }
+    }
+    let resp = big.authenticated(&req, None);
+    assert_eq!(resp.status(), Some(200));
+    assert_eq!(resp.expires(), Some(1000), "subscribe_max_expires applies");
+    let n = notify(&mut big, 200);
+    assert_eq!(sub_state(&n), "active;expires=1000");
+
+    // Malformed Expires, a non-token id, a template package, a tel: Request-URI.
+    let odd = |alice: &mut Ua, event: &str, expires: &str, uri: Option<&str>| -> u16 {
+        alice.new_call();
+        let mut req = subscribe_req(alice, "bob", event, 600);
+        for (n, v) in &mut req.headers {
+            if n == "Expires" {
+                expires.clone_into(v);
+            }
+        }
+        if let Some(u) = uri {
+            u.clone_into(&mut req.uri);
+        }
+        status_maybe_challenged(alice, &req)
+    };
+    assert_eq!(odd(&mut alice, "presence", "-5", None), 400);
+    assert_eq!(odd(&mut alice, "presence", "12abc", None), 400);
+    assert_eq!(odd(&mut alice, "presence;id=\"a b\"", "600", None), 400);
+    assert_eq!(odd(&mut alice, "presence;id=", "600", None), 400);
+    assert_eq!(odd(&mut alice, "presence.winfo", "600", None), 489);
+    assert_eq!(
+        odd(&mut alice, "presence", "600", Some("tel:+15551234")),
+        416
+    );
+
+    // Unknown parameters and an unknown rollup are ignored (compound); the id is echoed.
+    let (resp, n, d) = subscribe(
+        &mut alice,
+        "bob",
+        "presence;rollup=bogus;foo;=;id=ok-1",
+        600,
+    );
+    assert_eq!(resp.status(), Some(200));
+    assert_eq!(n.header_named("Event"), Some("presence;id=ok-1"));
+    assert!(body(&n).contains("<tuple id=\"voice\""));
+    // In the dialog: another id names no subscription here; another package is 489.
+    assert_eq!(
+        resubscribe(&mut alice, &d, "presence;id=other", 600).status(),
+        Some(481)
+    );
+    assert_eq!(
+        resubscribe(&mut alice, &d, "message-summary;id=ok-1", 600).status(),
+        Some(489)
+    );
+    assert_eq!(
+        resubscribe(&mut alice, &d, "presence;id=ok-1", 600).status(),
+        Some(200)
+    );
+    notify(&mut alice, 200);
+
+    // PUBLISH: garbage SIP-If-Match is 412 and changes nothing; a malformed Expires is 400;
+    // a huge one is shortened to 3600.
+    let long = format!("\"<>{}", "x;".repeat(2000));
+    assert_eq!(
+        publish(&mut bob, None, Some(&long), 120).status(),
+        Some(412)
+    );
+    // A control character makes the request unparsable: refused before anything else.
+    bob.new_call();
+    let aor = bob.aor();
+    let r = bob
+        .request("PUBLISH", &aor, &format!("<{aor}>"))
+        .header("Event", "presence")
+        .header("SIP-If-Match", "abc\u{7f}def");
+    assert_eq!(status_maybe_challenged(&mut bob, &r), 400);
+    let doc = pidf("bob", "open", Some("busy"));
+    assert_eq!(
+        publish(&mut bob, Some(&doc), Some("nonsense"), 120).status(),
+        Some(412)
+    );
+    assert!(
+        alice
+            .recv_where(SILENCE, |m| is_request(m, "NOTIFY"))
+            .is_none(),
+        "a refused PUBLISH must not change the state"
+    );
+    bob.new_call();
+    let aor = bob.aor();
+    let mut r = bob
+        .request("PUBLISH", &aor, &format!("<{aor}>"))
+        .header("Event", "presence")
+        .header("Expires", "soon");
+    r.content_type = Some("application/pidf+xml".into());
+    r.body = doc.clone().into_bytes();
+    assert_eq!(status_maybe_challenged(&mut bob, &r), 400);
+    let r = publish(&mut bob, Some(&doc), None, u32::MAX);
+    assert_eq!(r.status(), Some(200));
+    assert_eq!(r.expires(), Some(3600));
+    let e = etag_of(&r);
+
+    // The watcher answers 503 Retry-After: 0: the retry waits at least the first backoff.
+    let n = alice
+        .recv_where(WAIT, |m| is_request(m, "NOTIFY"))
+        .expect("NOTIFY for busy");
+    alice.reply(&n, 503, "Overloaded", "x", &[("Retry-After", "0")], None);
+    let t = Instant::now();
+    let n = alice
+        .recv_where(WAIT, |m| is_request(m, "NOTIFY"))
+        .expect("the retry");
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "retried after {:?}",
+        t.elapsed()
+    );
+    // Then an odd answer: an unknown 2xx with a garbage Retry-After still counts as success.
+    alice.reply(
+        &n,
+        299,
+        "Whatever",
+        "x",
+        &[("Retry-After", "yesterday")],
+        None,
+    );
+    publish(&mut bob, Some(&pidf("bob", "closed", None)), Some(&e), 120);
+    let n = notify(&mut alice, 200);
+    assert!(sub_state(&n).starts_with("active"), "{}", sub_state(&n));
+    assert!(tuple(&body(&n), "voice").contains("closed"), "{}", body(&n));
+
+    // Still serving.
+    let o = common::options(&mut alice);
+    assert_eq!(alice.transact(&o).status(), Some(200));
 }

@@ -13,6 +13,7 @@
 pub mod calls;
 pub mod cas;
 pub mod phones;
+pub mod presence;
 pub mod rtp;
 mod server;
 
